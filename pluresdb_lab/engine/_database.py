@@ -1,0 +1,984 @@
+"""The embedded database: the public API of DESIGN §2-5 over one Store.
+
+Every write, local or from a peer, is an op (see `_ops`). A local write is validated,
+merged into a copy of the node's state, logged to the WAL, then installed; it is
+acknowledged once the WAL policy says it is durable. `apply_ops` runs peers' ops
+through the same merge, in per-origin sequence order (early arrivals wait).
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pluresdb_lab.engine import _ingest
+from pluresdb_lab.engine._analytics import SqlRunner, nodes_table, typed_table
+from pluresdb_lab.engine._clock import HybridClock
+from pluresdb_lab.engine._crdt import (
+    NodeState,
+    apply_delete,
+    apply_put,
+    conflict_id,
+    encode_meta,
+)
+from pluresdb_lab.engine._instrument import Instrumentation, measured
+from pluresdb_lab.engine._model import (
+    EDGE_TYPE,
+    Change,
+    Conflict,
+    Node,
+    Subscription,
+    Version,
+    WriteInfo,
+    node_from_row,
+    to_datetime,
+    to_vector,
+)
+from pluresdb_lab.engine._ops import (
+    Op,
+    batch_from_bytes,
+    batch_to_bytes,
+    check_op,
+    decode_op_payload,
+    decode_record,
+    encode_op_payload,
+    encode_record,
+)
+from pluresdb_lab.engine._segments import KIND_BATCH, KIND_DELETE, KIND_PUT, SCHEMA, constant
+from pluresdb_lab.engine._snapshot import Snapshot
+from pluresdb_lab.engine._store import RecoveryReport, Row, Store
+from pluresdb_lab.engine._validate import (
+    check_fields,
+    check_fsync,
+    check_id,
+    check_type,
+    check_vector,
+    encode_json,
+)
+from pluresdb_lab.errors import (
+    DatabaseClosedError,
+    InvalidDataError,
+    NodeTooLargeError,
+    NotFoundError,
+    ReservedNameError,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("pluresdb_lab")
+
+BULK_ROWS = 4096  # a batch of new nodes at least this big becomes its own segment
+EDGE_FIELDS = ("from", "to", "label")
+Direction = Literal["out", "in", "both"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_KINDS = {"put": KIND_PUT, "del": KIND_DELETE, "batch": KIND_BATCH}
+
+
+def edge_id(src: str, dst: str, label: str) -> str:
+    """Edges are nodes with a deterministic id, so linking twice is idempotent."""
+    digest = hashlib.blake2b(json.dumps([src, label, dst]).encode(), digest_size=12)
+    return f"_e:{digest.hexdigest()}"
+
+
+class Database:
+    """An embedded PluresDB database; open it with `pluresdb_lab.connect`."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        *,
+        fsync: str = "interval",
+        retention: float | None = None,
+        max_node_bytes: int = 1 << 20,
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.fsync = check_fsync(fsync)
+        self.max_node_bytes = int(max_node_bytes)
+        self.instrumentation = Instrumentation()
+        self.closed = False
+        self._lock = threading.RLock()
+        self._store = Store(self.path, self.fsync, retention)
+        saved, records, self.recovery = self._store.open()
+        self.peer_id: str = self._store.manifest.get("peer_id") or os.urandom(8).hex()
+        if "peer_id" not in self._store.manifest:
+            self._store.remember("peer_id", self.peer_id)
+        self._vv: dict[str, int] = {k: int(v) for k, v in saved.get("vv", {}).items()}
+        self._clock = HybridClock(int(saved.get("hlc", 0)))
+        self._dims: dict[str, int] = dict(saved.get("dims", {}))
+        self._pending: dict[str, dict[int, Op]] = {}
+        self._subscriptions: list[Subscription] = []
+        self._counts: Counter[str | None] | None = None
+        self._edges: dict[str, dict[str, set[str]]] | None = None
+        self._conflicted: set[str] | None = None
+        self._sql = SqlRunner()
+        self._visible: tuple[int, pa.Table, dict[str, pa.Table]] | None = None
+        for payload in records:
+            op, applied_at = decode_record(payload)
+            self._apply(op, applied_at, log_it=False)
+        if records:
+            self.recovery = RecoveryReport(
+                len(records), self.recovery.torn_bytes, self.recovery.wal_file
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path else ":memory:"
+        return (
+            f"<pluresdb_lab.Database {where} peer={self.peer_id}{' closed' if self.closed else ''}>"
+        )
+
+    def close(self) -> None:
+        """Flush the WAL and release the folder. Closing twice is harmless."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._store.close(self._saved_state())
+
+    def _open(self) -> None:
+        if self.closed:
+            raise DatabaseClosedError(
+                "this database is closed; open it again with pluresdb_lab.connect()"
+            )
+
+    def _saved_state(self) -> dict[str, Any]:
+        return {"vv": dict(self._vv), "hlc": self._clock.last, "dims": dict(self._dims)}
+
+    # -- writes ------------------------------------------------------------------------
+
+    @measured("put")
+    def put(
+        self,
+        id: str,
+        data: dict[str, Any],
+        *,
+        type: str | None = None,
+        vector: Sequence[float] | np.ndarray[Any, Any] | None = None,
+    ) -> Node:
+        """Merge `data` into node `id` (None deletes a field); returns the node.
+
+        Args:
+            id: the node id.
+            data: fields to set; a field given as None is deleted.
+            type: the node's type; None keeps the current one.
+            vector: an embedding; its length is fixed per type by the first vector.
+        """
+        return self._put(id, data, type_name=type, vector=vector)
+
+    def _put(
+        self,
+        node_id: str,
+        data: dict[str, Any],
+        *,
+        type_name: str | None,
+        vector: Any = None,
+        internal: bool = False,
+    ) -> Node:
+        check_id(node_id)
+        check_fields(data)
+        check_type(type_name, internal=internal)
+        patch_text = encode_json(data, max_bytes=self.max_node_bytes, what=f"node {node_id!r}")
+        with self._lock:
+            self._open()
+            current = self._store.state(node_id)
+            space = type_name if type_name is not None else (current.type if current else None)
+            vec = None
+            if vector is not None:
+                vec = check_vector(vector, self._dims.get(space or "")).tobytes()
+            ctr, deps = (current or NodeState(node_id)).next_dot(self.peer_id)
+            op: Op = {"k": "put", "i": node_id, "c": ctr, "d": deps, "p": json.loads(patch_text)}
+            if type_name is not None:
+                op["t"] = type_name
+            if vec is not None:
+                op["v"] = vec
+            position, state = self._write_local(op)
+            self._last_bytes = len(patch_text)
+            self._after_write()
+        self._store.commit(position)
+        return self._node(state)
+
+    def _write_local(self, op: Op) -> tuple[int, NodeState]:
+        """Stamp, merge, log and install a local put/delete op (lock held)."""
+        op["o"], op["s"], op["h"] = (
+            self.peer_id,
+            self._vv.get(self.peer_id, 0) + 1,
+            self._clock.now(),
+        )
+        now = time.time()
+        state, row, change = self._merge(op, now, local=True)
+        if len(row["data"]) > self.max_node_bytes:
+            raise NodeTooLargeError(
+                f"node {op['i']!r} would be {len(row['data']):,} bytes of JSON, over the "
+                f"limit of {self.max_node_bytes:,} (max_node_bytes); split it"
+            )
+        position = self._store.log(encode_record(op, now))
+        self._install(state, row, op)
+        self._notify([change] if change else [])
+        return position, state
+
+    def _merge(
+        self, op: Op, now: float, *, local: bool, row_op: Op | None = None
+    ) -> tuple[NodeState, Row, Change | None]:
+        """The node's next state after `op`, its version row, and the change readers see."""
+        node_id = op["i"]
+        before = self._store.state(node_id)
+        state = before.clone() if before else NodeState(node_id)
+        if op["k"] == "del":
+            apply_delete(state, origin=op["o"], hlc=op["h"], ctr=op["c"], deps=op["d"])
+        else:
+            apply_put(
+                state,
+                origin=op["o"],
+                hlc=op["h"],
+                ctr=op["c"],
+                deps=op["d"],
+                patch=op["p"],
+                type_=(op["t"],) if "t" in op else None,
+                vector=(op["v"],) if "v" in op else None,
+            )
+        seen_before = before.visible() if before else (False, None, {}, None)
+        changed = state.visible() != seen_before
+        state.rev += 1
+        if changed:
+            state.version += 1
+            state.time = now
+        row = {
+            "id": node_id,
+            "rev": state.rev,
+            "version": state.version,
+            "time": now,
+            "origin": op["o"],
+            "seq": op["s"],
+            "hlc": op["h"],
+            "ctr": op["c"],
+            "kind": _KINDS[op["k"]],
+            "changed": changed,
+            "type": state.type,
+            "data": json.dumps(state.data, separators=(",", ":")),
+            "vector": state.vector,
+            "deleted": not state.exists,
+            "conflicted": bool(state.siblings),
+            "meta": encode_meta(state),
+            "op": encode_op_payload(row_op or op),
+        }
+        change = None
+        if changed:
+            node = self._node(state) if state.exists else None
+            kind = "put" if state.exists else "delete"
+            change = Change(node_id, state.type, kind, node, op["o"], local)
+        return state, row, change
+
+    def _install(self, state: NodeState, row: Row, op: Op) -> None:
+        before = self._store.state(state.id)
+        self._store.add_version(state, row)
+        self._vv[op["o"]] = max(self._vv.get(op["o"], 0), op["s"])
+        if state.vector is not None:
+            self._dims.setdefault(state.type or "", len(state.vector) // 4)
+        self._track(before, state)
+
+    def _track(self, before: NodeState | None, after: NodeState) -> None:
+        """Keep type counts, edge adjacency and the conflicted set current."""
+        was = before is not None and before.exists
+        if self._counts is not None:
+            if was:
+                assert before is not None
+                self._counts[before.type] -= 1
+            if after.exists:
+                self._counts[after.type] += 1
+        if self._edges is not None:
+            if was and before is not None and before.type == EDGE_TYPE:
+                self._edge_index(before.id, before.data, add=False)
+            if after.exists and after.type == EDGE_TYPE:
+                self._edge_index(after.id, after.data, add=True)
+        if self._conflicted is not None:
+            if after.siblings:
+                self._conflicted.add(after.id)
+            else:
+                self._conflicted.discard(after.id)
+
+    def _after_write(self) -> None:
+        if self._store.needs_flush():
+            self._store.flush(self._saved_state())
+
+    @measured("put_many")
+    def put_many(
+        self,
+        records: Iterable[dict[str, Any]] | pd.DataFrame | pa.Table,
+        *,
+        type: str | None = None,
+        id_field: str = "id",
+        vector_field: str | None = None,
+    ) -> int:
+        """Write many nodes in one operation; returns how many.
+
+        Args:
+            records: a list of dicts, a pandas DataFrame or an Arrow table. Each record's
+                `id_field` is the node id, `vector_field` (if given) its vector, and every
+                other key a data field (a missing value deletes that field, as in `put`).
+            type: the type of every node written (None keeps existing types).
+            id_field: the key or column holding node ids.
+            vector_field: the key or column holding vectors.
+        """
+        check_type(type)
+        with self._lock:
+            self._open()
+            batch = _ingest.to_batch(
+                records,
+                type_name=type,
+                id_field=id_field,
+                vector_field=vector_field,
+                max_bytes=self.max_node_bytes,
+                dims=self._dims,
+            )
+            if not batch.num_rows:
+                return 0
+            self._last_bytes = batch.column("data").nbytes
+            present = self._store.ids_present(batch.column("id"))
+            position = 0
+            fresh = batch.filter(pa.array(~present))
+            if fresh.num_rows >= BULK_ROWS:
+                self._bulk_insert(fresh, self._next_local_op())
+                batch = batch.filter(pa.array(present))
+            if batch.num_rows:
+                batch = self._stamp_dots(batch)
+                op = self._next_local_op(batch_to_bytes(batch))
+                position = self._store.log(encode_record(op, time.time()))
+                self._apply_batch_rows(op, batch, time.time(), local=True)
+            self._after_write()
+            total = len(present)
+        self._store.commit(position)
+        return total
+
+    def _next_local_op(self, rows: bytes = b"") -> Op:
+        seq = self._vv.get(self.peer_id, 0) + 1
+        return {"o": self.peer_id, "s": seq, "h": self._clock.now(), "k": "batch", "r": rows}
+
+    def _stamp_dots(self, batch: pa.Table) -> pa.Table:
+        """Give rows of existing nodes their ctr and deps (a local write sees all)."""
+        ctrs, deps = [], []
+        for node_id in batch.column("id").to_pylist():
+            state = self._store.state(node_id)
+            ctr, dep = (state or NodeState(node_id)).next_dot(self.peer_id)
+            ctrs.append(ctr)
+            deps.append(_ingest.pack_deps(dep))
+        batch = batch.set_column(
+            batch.schema.get_field_index("ctr"), "ctr", pa.array(ctrs, pa.int64())
+        )
+        return batch.set_column(
+            batch.schema.get_field_index("deps"), "deps", pa.array(deps, pa.binary())
+        )
+
+    def _bulk_insert(self, fresh: pa.Table, op: Op) -> None:
+        """New nodes, all at once, as one segment: no Python work per row."""
+        n = fresh.num_rows
+        now = time.time()
+        table = pa.table(
+            {
+                "id": fresh.column("id"),
+                "rev": constant(1, n, pa.int64()),
+                "version": constant(1, n, pa.int64()),
+                "time": constant(now, n, pa.float64()),
+                "origin": constant(op["o"], n, pa.string()),
+                "seq": constant(op["s"], n, pa.int64()),
+                "hlc": constant(op["h"], n, pa.int64()),
+                "ctr": constant(1, n, pa.int64()),
+                "kind": constant(KIND_BATCH, n, pa.int8()),
+                "changed": constant(True, n, pa.bool_()),
+                "type": fresh.column("type"),
+                "data": fresh.column("data"),
+                "vector": fresh.column("vector"),
+                "deleted": constant(False, n, pa.bool_()),
+                "conflicted": constant(False, n, pa.bool_()),
+                "meta": constant(b"", n, pa.binary()),
+                "op": constant(b"", n, pa.binary()),
+            },
+            schema=SCHEMA,
+        )
+        self._vv[op["o"]] = max(self._vv.get(op["o"], 0), op["s"])
+        self._clock.observe(op["h"])
+        self._store.add_segment(table, self._saved_state())
+        if self._counts is not None:
+            for value, count in pc.value_counts(fresh.column("type")).to_pylist():
+                self._counts[value["values"]] += value["counts"] if count is None else count
+        if self._subscriptions:
+            self._notify(
+                [
+                    Change(
+                        r["id"],
+                        r["type"],
+                        "put",
+                        node_from_row(r),
+                        op["o"],
+                        op["o"] == self.peer_id,
+                    )
+                    for r in table.to_pylist()
+                ]
+            )
+
+    def _apply_batch_rows(self, op: Op, batch: pa.Table, now: float, *, local: bool) -> None:
+        changes: list[Change] = []
+        for row in batch.to_pylist():
+            sub: Op = {
+                "o": op["o"],
+                "s": op["s"],
+                "h": op["h"],
+                "k": "put",
+                "i": row["id"],
+                "c": row["ctr"],
+                "d": _ingest.unpack_deps(row["deps"]),
+                "p": json.loads(row["data"]),
+            }
+            if row["type"] is not None:
+                sub["t"] = row["type"]
+            if row["vector"] is not None:
+                sub["v"] = row["vector"]
+            payload = {k: v for k, v in sub.items() if k not in ("o", "s", "h")} | {"k": "batch"}
+            state, version_row, change = self._merge(sub, now, local=local, row_op=payload)
+            self._install(state, version_row, op)
+            if change:
+                changes.append(change)
+        self._vv[op["o"]] = max(self._vv.get(op["o"], 0), op["s"])
+        self._notify(changes)
+
+    @measured("delete")
+    def delete(self, id: str) -> bool:
+        """Delete node `id` and its edges; False when there was no such node."""
+        check_id(id)
+        with self._lock:
+            self._open()
+            state = self._store.state(id)
+            if state is None or not state.exists:
+                return False
+            position = 0
+            if state.type != EDGE_TYPE:
+                for edge in sorted(self._incident_edges(id, None, "both")):
+                    position = self._delete_one(edge)
+            position = self._delete_one(id) or position
+            self._after_write()
+        self._store.commit(position)
+        return True
+
+    def _delete_one(self, node_id: str) -> int:
+        state = self._store.state(node_id)
+        assert state is not None
+        ctr, deps = state.next_dot(self.peer_id)
+        position, _ = self._write_local({"k": "del", "i": node_id, "c": ctr, "d": deps})
+        return position
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _node(self, state: NodeState) -> Node:
+        return Node(
+            state.id,
+            state.type,
+            state.visible_data(),
+            to_vector(state.vector),
+            to_datetime(state.time),
+            state.version,
+        )
+
+    @measured("get")
+    def get(self, id: str) -> Node | None:
+        """The node with this id, or None."""
+        check_id(id)
+        with self._lock:
+            self._open()
+            row = self._store.latest(id)
+        if row is None or row["deleted"]:
+            return None
+        return node_from_row(row)
+
+    @measured("get_many")
+    def get_many(self, ids: Iterable[str]) -> list[Node | None]:
+        """Nodes for `ids`, in the same order, None where absent."""
+        ids = [check_id(i) for i in ids]
+        with self._lock:
+            self._open()
+            rows = [self._store.latest(i) for i in ids]
+        return [None if r is None or r["deleted"] else node_from_row(r) for r in rows]
+
+    def _visible_rows(self) -> tuple[pa.Table, dict[str, pa.Table]]:
+        """Current, undeleted version rows sorted by id, and typed tables made so far."""
+        generation = self._store._generation
+        if self._visible is None or self._visible[0] != generation:
+            current = self._store.current()
+            table = current.filter(pc.invert(current.column("deleted")))
+            self._visible = (generation, table, {})
+        return self._visible[1], self._visible[2]
+
+    def _rows_of_type(self, type_name: str | None) -> pa.Table:
+        rows, _ = self._visible_rows()
+        if type_name is None:
+            return rows
+        return rows.filter(pc.equal(rows.column("type"), type_name))
+
+    @measured("count")
+    def count(self, type: str | None = None) -> int:
+        """How many nodes (of one type, when given) exist."""
+        with self._lock:
+            self._open()
+            counts = self._type_counts()
+            return counts.get(type, 0) if type is not None else sum(counts.values())
+
+    def _type_counts(self) -> Counter[str | None]:
+        if self._counts is None:
+            rows, _ = self._visible_rows()
+            counts: Counter[str | None] = Counter()
+            for entry in pc.value_counts(rows.column("type")).to_pylist():
+                counts[entry["values"]] = entry["counts"]
+            self._counts = counts
+        return self._counts
+
+    @measured("types")
+    def types(self) -> dict[str | None, int]:
+        """Node count per type (None for untyped nodes)."""
+        with self._lock:
+            self._open()
+            return {t: c for t, c in sorted(self._type_counts().items(), key=_type_key) if c > 0}
+
+    @measured("list")
+    def list(self, type: str | None = None, limit: int = 100, offset: int = 0) -> list[Node]:
+        """Nodes sorted by id, `limit` of them from `offset`."""
+        if limit < 0 or offset < 0:
+            raise InvalidDataError("limit and offset cannot be negative")
+        with self._lock:
+            self._open()
+            rows = self._rows_of_type(type).slice(offset, limit)
+        return [node_from_row(r) for r in rows.to_pylist()]
+
+    # -- edges -------------------------------------------------------------------------
+
+    @measured("link")
+    def link(self, src: str, dst: str, label: str, data: dict[str, Any] | None = None) -> Node:
+        """Create (or update) the edge `src -[label]-> dst`; both nodes must exist."""
+        check_id(src)
+        check_id(dst)
+        if not isinstance(label, str) or not label:
+            raise InvalidDataError(f"an edge label is a non-empty string, got {label!r}")
+        data = check_fields(dict(data or {}))
+        taken = [f for f in EDGE_FIELDS if f in data]
+        if taken:
+            raise ReservedNameError(
+                f"edge data cannot use the field names {taken}: they hold the edge's ends"
+            )
+        for end in (src, dst):
+            if self.get(end) is None:
+                raise NotFoundError(f"cannot link: there is no node {end!r}")
+        fields = {"from": src, "to": dst, "label": label, **data}
+        return self._put(edge_id(src, dst, label), fields, type_name=EDGE_TYPE, internal=True)
+
+    @measured("unlink")
+    def unlink(self, src: str, dst: str, label: str) -> bool:
+        """Remove the edge `src -[label]-> dst`; False when there was none."""
+        return self.delete(edge_id(src, dst, label))
+
+    @measured("neighbors")
+    def neighbors(
+        self, id: str, label: str | None = None, direction: Direction = "out"
+    ) -> builtins.list[Node]:
+        """Nodes one edge away from `id`, sorted by id."""
+        if direction not in ("out", "in", "both"):
+            raise InvalidDataError(f"direction is 'out', 'in' or 'both', got {direction!r}")
+        check_id(id)
+        with self._lock:
+            self._open()
+            if self.get(id) is None:
+                raise NotFoundError(f"there is no node {id!r}")
+            others: set[str] = set()
+            for edge in self._incident_edges(id, label, direction):
+                data = self._store.state(edge)
+                assert data is not None
+                ends = (data.data["from"], data.data["to"])
+                others.update(e for e in ends if e != id or ends[0] == ends[1])
+            nodes = [self.get(other) for other in sorted(others)]
+        return [n for n in nodes if n is not None]
+
+    def _incident_edges(self, node_id: str, label: str | None, direction: Direction) -> set[str]:
+        edges = self._edge_adjacency()
+        found: set[str] = set()
+        if direction in ("out", "both"):
+            found |= edges["out"].get(node_id, set())
+        if direction in ("in", "both"):
+            found |= edges["in"].get(node_id, set())
+        if label is not None:
+            found = {e for e in found if self._edge_label(e) == label}
+        return found
+
+    def _edge_label(self, edge: str) -> str | None:
+        state = self._store.state(edge)
+        return state.data.get("label") if state else None
+
+    def _edge_adjacency(self) -> dict[str, dict[str, set[str]]]:
+        if self._edges is None:
+            self._edges = {"out": {}, "in": {}}
+            for row in self._rows_of_type(EDGE_TYPE).select(["id", "data"]).to_pylist():
+                self._edge_index(row["id"], json.loads(row["data"]), add=True)
+        return self._edges
+
+    def _edge_index(self, edge: str, data: dict[str, Any], *, add: bool) -> None:
+        assert self._edges is not None
+        for side, key in (("out", "from"), ("in", "to")):
+            end = data.get(key)
+            if end is None:
+                continue
+            bucket = self._edges[side].setdefault(end, set())
+            if add:
+                bucket.add(edge)
+            else:
+                bucket.discard(edge)
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    def subscribe(
+        self, callback: Callable[[Change], None], *, id: str | None = None, type: str | None = None
+    ) -> Subscription:
+        """Call `callback(change)` after every change (local or replicated) that matches."""
+        if not callable(callback):
+            raise InvalidDataError("subscribe() needs a callable")
+        sub = Subscription(callback, id, type, self._unsubscribe)
+        with self._lock:
+            self._subscriptions.append(sub)
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            if sub in self._subscriptions:
+                self._subscriptions.remove(sub)
+
+    def _notify(self, changes: builtins.list[Change]) -> None:
+        for change in changes:
+            for sub in tuple(self._subscriptions):
+                if sub.active and sub.wants(change):
+                    try:
+                        sub.callback(change)
+                    except Exception:
+                        log.exception("a change subscriber raised; it stays subscribed")
+
+    # -- history -----------------------------------------------------------------------
+
+    @measured("history")
+    def history(self, id: str) -> builtins.list[Version]:
+        """Every visible version of node `id`, oldest first."""
+        check_id(id)
+        with self._lock:
+            self._open()
+            rows = self._store.versions(id)
+        if not rows:
+            raise NotFoundError(f"there is no node {id!r} and never was")
+        return [
+            Version(
+                r["version"],
+                to_datetime(r["time"]),
+                r["origin"],
+                r["type"],
+                {k: v for k, v in json.loads(r["data"]).items() if v is not None},
+                r["deleted"],
+            )
+            for r in rows
+            if r["changed"]
+        ]
+
+    @measured("restore")
+    def restore(self, id: str, version: int) -> Node:
+        """Make version `version` of node `id` current again (as a new version)."""
+        versions = {v.version: v for v in self.history(id)}
+        if version not in versions:
+            raise NotFoundError(
+                f"node {id!r} has no version {version}; it has versions "
+                f"{min(versions)}..{max(versions)}"
+            )
+        old = versions[version]
+        if old.deleted:
+            self.delete(id)
+            node = self.get(id)
+            return node if node is not None else Node(id, old.type, {}, None, None, 0)
+        current = self.get(id)
+        patch: dict[str, Any] = dict.fromkeys(current.data if current else (), None)
+        patch.update(old.data)
+        return self._put(id, patch, type_name=old.type, internal=True)
+
+    def as_of(self, when: datetime | float | int) -> Snapshot:
+        """A read-only view of the database as it was at `when`."""
+        seconds = when.timestamp() if isinstance(when, datetime) else float(when)
+        with self._lock:
+            self._open()
+            rows = self._store.all_rows()
+        return Snapshot(rows, seconds, self._sql)
+
+    # -- analytics ---------------------------------------------------------------------
+
+    @measured("to_arrow")
+    def to_arrow(self, type: str | None = None) -> pa.Table:
+        """Current nodes as an Arrow table: typed columns for one type, else JSON data."""
+        with self._lock:
+            self._open()
+            if type is None:
+                return nodes_table(self._rows_of_type(None))
+            _, cache = self._visible_rows()
+            if type not in cache:
+                cache[type] = typed_table(self._rows_of_type(type))
+            return cache[type]
+
+    def to_pandas(self, type: str | None = None) -> pd.DataFrame:
+        """`to_arrow(type)` as a pandas DataFrame."""
+        frame: pd.DataFrame = self.to_arrow(type).to_pandas()
+        return frame
+
+    @measured("sql")
+    def sql(
+        self, query: str, params: builtins.list[Any] | dict[str, Any] | None = None
+    ) -> pa.Table:
+        """Run SQL (DuckDB) over the current state: one view per type, and `nodes`."""
+        with self._lock:
+            self._open()
+            rows, cache = self._visible_rows()
+            result = self._sql.run(query, params, rows, cache)
+            self._last_bytes = result.nbytes
+            return result
+
+    # -- replication -------------------------------------------------------------------
+
+    def version_vector(self) -> dict[str, int]:
+        """peer id -> highest sequence number applied from it."""
+        with self._lock:
+            self._open()
+            return {k: v for k, v in self._vv.items() if v > 0}
+
+    @measured("ops_since")
+    def ops_since(self, version_vector: dict[str, int] | None = None) -> builtins.list[Op]:
+        """Every op this database holds that `version_vector` does not cover."""
+        seen = dict(version_vector or {})
+        with self._lock:
+            self._open()
+            sources = list(self._store.sources())
+        ops: list[Op] = []
+        for table in sources:
+            ops.extend(_ops_in(table, seen))
+        ops.sort(key=lambda op: (op["o"], op["s"]))
+        return ops
+
+    @measured("apply_ops")
+    def apply_ops(self, ops: Iterable[Op]) -> int:
+        """Apply ops from peers in any order; duplicates are ignored. Returns how many
+        were applied now (ops that arrive before their predecessors wait for them)."""
+        checked = [check_op(op) for op in ops]
+        batches = {id(op): batch_from_bytes(op["r"]) for op in checked if op["k"] == "batch"}
+        applied = 0
+        with self._lock:
+            self._open()
+            for op in checked:
+                origin, seq = op["o"], op["s"]
+                if seq > self._vv.get(origin, 0):
+                    waiting = self._pending.setdefault(origin, {})
+                    if seq not in waiting:
+                        waiting[seq] = dict(op)
+                        if op["k"] == "batch":
+                            waiting[seq]["_t"] = batches[id(op)]
+            for origin in list(self._pending):
+                waiting = self._pending[origin]
+                while (nxt := self._vv.get(origin, 0) + 1) in waiting:
+                    op = waiting.pop(nxt)
+                    self._clock.observe(op["h"])
+                    self._apply(op, time.time(), log_it=True, remote=True)
+                    applied += 1
+                if not waiting:
+                    del self._pending[origin]
+            self._after_write()
+        self._store.commit_all()
+        return applied
+
+    def _apply(self, op: Op, now: float, *, log_it: bool, remote: bool = False) -> None:
+        """Apply one op (from a peer, or replayed from the WAL)."""
+        if op["s"] <= self._vv.get(op["o"], 0):
+            return
+        if op["k"] == "batch":
+            batch = op.pop("_t", None)
+            if batch is None:
+                batch = batch_from_bytes(op["r"])
+            clean = {k: v for k, v in op.items() if k != "_t"}
+            deps_empty = pc.all(pc.equal(pc.binary_length(batch.column("deps")), 0)).as_py()
+            if (
+                remote
+                and batch.num_rows >= BULK_ROWS
+                and deps_empty is not False
+                and not self._store.ids_present(batch.column("id")).any()
+            ):
+                self._bulk_insert(batch, clean)
+                return
+            if log_it:
+                self._store.log(encode_record(clean, now))
+            self._apply_batch_rows(clean, batch, now, local=not remote)
+            return
+        state, row, change = self._merge(op, now, local=not remote)
+        if log_it:
+            self._store.log(encode_record(op, now))
+        self._install(state, row, op)
+        if change:
+            self._notify([change])
+
+    # -- conflicts ---------------------------------------------------------------------
+
+    @measured("conflicts")
+    def conflicts(self, id: str | None = None) -> builtins.list[Conflict]:
+        """Concurrent writes that last-writer-wins resolved, with both sides."""
+        with self._lock:
+            self._open()
+            if id is not None:
+                ids = [check_id(id)]
+            else:
+                if self._conflicted is None:
+                    current = self._store.current()
+                    mask = pc.and_(
+                        current.column("conflicted"), pc.invert(current.column("deleted"))
+                    )
+                    self._conflicted = set(current.filter(mask).column("id").to_pylist())
+                ids = sorted(self._conflicted)
+            found: list[Conflict] = []
+            for node_id in ids:
+                state = self._store.state(node_id)
+                if state is not None and state.exists:
+                    found.extend(_conflicts_of(state))
+        return found
+
+    @measured("resolve_conflict")
+    def resolve_conflict(self, conflict_id: str, choose: str = "winner") -> Node:
+        """Settle a conflict by writing the chosen side's value ("winner" or "loser")."""
+        if choose not in ("winner", "loser"):
+            raise InvalidDataError(f"choose is 'winner' or 'loser', got {choose!r}")
+        match = [c for c in self.conflicts() if c.id == conflict_id]
+        if not match:
+            raise NotFoundError(f"there is no open conflict {conflict_id!r}")
+        conflict = match[0]
+        side = conflict.winner if choose == "winner" else conflict.loser
+        state = self._store.state(conflict.node_id)
+        internal = state is not None and (state.type or "").startswith("_")
+        return self._put(
+            conflict.node_id, {conflict.field: side.value}, type_name=None, internal=internal
+        )
+
+    # -- storage -----------------------------------------------------------------------
+
+    @measured("flush")
+    def flush(self) -> None:
+        """Write the memtable into a segment now."""
+        with self._lock:
+            self._open()
+            self._store.flush(self._saved_state())
+
+    @measured("compact")
+    def compact(self) -> None:
+        """Flush, then merge every segment into one (dropping history past retention)."""
+        with self._lock:
+            self._open()
+            self._store.flush(self._saved_state())
+            self._store.compact(self._saved_state())
+
+
+def _type_key(item: tuple[str | None, int]) -> tuple[bool, str]:
+    return (item[0] is None, item[0] or "")
+
+
+def _conflicts_of(state: NodeState) -> list[Conflict]:
+    found = []
+    for name, losers in sorted(state.siblings.items()):
+        winner = state.writes[name]
+        won = WriteInfo(state.data.get(name), winner[1], winner[0])
+        for loser in losers:
+            found.append(
+                Conflict(
+                    conflict_id(state.id, name, winner, loser),
+                    state.id,
+                    name,
+                    won,
+                    WriteInfo(loser[3], loser[1], loser[0]),
+                )
+            )
+    return found
+
+
+def _ops_in(table: pa.Table, seen: dict[str, int]) -> list[Op]:
+    """Rebuild the ops stored in a table of version rows that `seen` lacks."""
+    if not table.num_rows:
+        return []
+    origins = pa.array(list(seen), pa.string())
+    floors = np.array([*seen.values(), 0], dtype=np.int64)
+    found = pc.fill_null(pc.index_in(table.column("origin"), value_set=origins), len(seen))
+    where = found.to_numpy(zero_copy_only=False).astype(np.int64)
+    wanted = table.filter(pa.array(table.column("seq").to_numpy() > floors[where]))
+    if not wanted.num_rows:
+        return []
+    ops: dict[tuple[str, int], Op] = {}
+    batch_rows: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    fresh = wanted.filter(pc.equal(pc.binary_length(wanted.column("op")), 0))
+    for (origin, seq), part in _group_fresh(fresh):
+        ops[(origin, seq)] = {"o": origin, "s": seq, "h": part[1], "k": "batch", "_rows": [part[0]]}
+    rest = wanted.filter(pc.greater(pc.binary_length(wanted.column("op")), 0))
+    for row in rest.select(["id", "origin", "seq", "hlc", "op"]).to_pylist():
+        payload = decode_op_payload(row["op"])
+        key = (row["origin"], row["seq"])
+        if payload["k"] == "batch":
+            ops.setdefault(
+                key, {"o": key[0], "s": key[1], "h": row["hlc"], "k": "batch", "_rows": []}
+            )
+            batch_rows.setdefault(key, []).append(payload | {"i": row["id"]})
+        else:
+            ops[key] = payload | {"o": key[0], "s": key[1], "h": row["hlc"]}
+    for key, op in ops.items():
+        if op["k"] != "batch":
+            continue
+        tables = op.pop("_rows")
+        extra = batch_rows.get(key, [])
+        if extra:
+            tables.append(_ingest.rows_to_batch(extra))
+        op["r"] = batch_to_bytes(pa.concat_tables(tables).sort_by("id"))
+    return list(ops.values())
+
+
+def _group_fresh(fresh: pa.Table) -> list[tuple[tuple[str, int], tuple[pa.Table, int]]]:
+    """Rows of bulk-written nodes grouped back into their batch ops."""
+    if not fresh.num_rows:
+        return []
+    keys = fresh.group_by(["origin", "seq"]).aggregate([("hlc", "max")]).to_pylist()
+    groups = []
+    for key in keys:
+        mask = pc.and_(
+            pc.equal(fresh.column("origin"), key["origin"]),
+            pc.equal(fresh.column("seq"), key["seq"]),
+        )
+        part = fresh.filter(mask)
+        n = part.num_rows
+        batch = pa.table(
+            {
+                "id": part.column("id"),
+                "type": part.column("type"),
+                "data": part.column("data"),
+                "vector": part.column("vector"),
+                "ctr": constant(1, n, pa.int64()),
+                "deps": constant(b"", n, pa.binary()),
+            }
+        )
+        groups.append(((key["origin"], key["seq"]), (batch, key["hlc_max"])))
+    return groups

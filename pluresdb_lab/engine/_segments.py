@@ -1,0 +1,170 @@
+"""Immutable segment files: node versions as a compressed Arrow IPC file.
+
+Rows are sorted by (id, version). A segment is read once into memory (decompressed)
+and indexed by a fixed-width byte array of its ids, so finding a node is one binary
+search in numpy, with no Python object per node.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pluresdb_lab.errors import CorruptDatabaseError
+
+KIND_PUT, KIND_DELETE, KIND_BATCH = 0, 1, 2
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("rev", pa.int64()),  # every applied write to the node, 1, 2, ...
+        ("version", pa.int64()),  # visible versions only: bumps when `changed`
+        ("time", pa.float64()),  # local commit time, epoch seconds
+        ("origin", pa.string()),
+        ("seq", pa.int64()),
+        ("hlc", pa.int64()),
+        ("ctr", pa.int64()),
+        ("kind", pa.int8()),
+        ("changed", pa.bool_()),  # did this version change what readers see?
+        ("type", pa.string()),
+        ("data", pa.string()),  # JSON object; null values are deleted fields
+        ("vector", pa.binary()),  # float32 bytes
+        ("deleted", pa.bool_()),
+        ("conflicted", pa.bool_()),  # has concurrent writes that LWW resolved
+        ("meta", pa.binary()),  # CRDT metadata (see _crdt.encode_meta)
+        ("op", pa.binary()),  # the write that made this version (see _ops)
+    ]
+)
+BATCH_ROWS = 65_536
+
+
+def sort_rows(table: pa.Table) -> pa.Table:
+    return table.sort_by([("id", "ascending"), ("rev", "ascending")])
+
+
+def id_index(ids: pa.Array) -> npt.NDArray[np.bytes_]:
+    """Fixed-width byte strings of `ids` (utf-8, NUL padded), for np.searchsorted."""
+    ids = ids.cast(pa.string())
+    n = len(ids)
+    if n == 0:
+        return np.array([], dtype="S1")
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset : ids.offset + n + 1]
+    data = np.frombuffer(ids.buffers()[2], dtype=np.uint8)
+    lengths = np.diff(offsets)
+    width = max(int(lengths.max()), 1)
+    out = np.zeros((n, width), dtype=np.uint8)
+    rows = np.repeat(np.arange(n), lengths)
+    starts = np.repeat(offsets[:-1], lengths)
+    cols = np.arange(offsets[0], offsets[-1]) - starts
+    out[rows, cols] = data[offsets[0] : offsets[-1]]
+    return out.view(f"S{width}").ravel()
+
+
+def last_per_id(index: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bool_]:
+    """Mask of each id's last (newest) row in an id-sorted index."""
+    mask = np.ones(len(index), dtype=bool)
+    if len(index) > 1:
+        mask[:-1] = index[1:] != index[:-1]
+    return mask
+
+
+@dataclass
+class Segment:
+    """One segment file, loaded."""
+
+    path: Path
+    level: int
+    number: int
+    table: pa.Table
+    index: npt.NDArray[np.bytes_]
+    crc: int
+    size: int
+
+    @property
+    def rows(self) -> int:
+        return int(self.table.num_rows)
+
+    def span(self, node_id: str) -> tuple[int, int]:
+        """Row range [start, stop) holding `node_id`'s versions."""
+        key = node_id.encode("utf-8", "surrogatepass")
+        if len(key) > self.index.dtype.itemsize or not len(self.index):
+            return (0, 0)
+        start = int(np.searchsorted(self.index, key, side="left"))
+        stop = int(np.searchsorted(self.index, key, side="right"))
+        return (start, stop)
+
+    def row(self, i: int) -> dict[str, Any]:
+        return {name: self.table.column(name)[i].as_py() for name in SCHEMA.names}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "file": self.path.name,
+            "level": self.level,
+            "rows": self.rows,
+            "bytes": self.size,
+            "crc32": self.crc,
+        }
+
+
+def write_segment(path: Path, table: pa.Table, *, level: int, number: int) -> Segment:
+    """Write rows (already sorted) as a compressed Arrow IPC file, fsynced."""
+    table = table.cast(SCHEMA)
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    tmp = path.with_suffix(".tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA, options=options) as w:
+        w.write_table(table, max_chunksize=BATCH_ROWS)
+    blob = tmp.read_bytes()
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    table = table.combine_chunks()
+    return Segment(
+        path,
+        level,
+        number,
+        table,
+        id_index(table.column("id").chunk(0) if table.num_rows else pa.array([], pa.string())),
+        zlib.crc32(blob),
+        len(blob),
+    )
+
+
+def read_segment(path: Path, *, level: int, number: int, crc: int) -> Segment:
+    """Load a segment, verifying its checksum; a bad file is named in the error."""
+    try:
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        raise CorruptDatabaseError(
+            f"segment file {path} listed in the manifest is missing; restore it from a backup"
+        ) from None
+    if zlib.crc32(blob) != crc:
+        raise CorruptDatabaseError(
+            f"segment file {path} fails its checksum (the file is damaged); restore the "
+            "database from a backup"
+        )
+    try:
+        table = pa.ipc.open_file(pa.py_buffer(blob)).read_all().combine_chunks()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CorruptDatabaseError(f"segment file {path} cannot be decoded: {exc}") from None
+    ids = table.column("id")
+    index = id_index(ids.chunk(0) if ids.num_chunks else pa.array([], pa.string()))
+    return Segment(path, level, number, table, index, crc, len(blob))
+
+
+def constant(value: Any, n: int, dtype: pa.DataType) -> pa.Array:
+    return pa.repeat(pa.scalar(value, dtype), n)
+
+
+def is_in(ids: pa.Array | pa.ChunkedArray, values: pa.Array) -> pa.Array:
+    return pc.is_in(ids, value_set=values)

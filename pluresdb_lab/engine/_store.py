@@ -1,0 +1,420 @@
+"""Where node versions live: manifest, segments, write-ahead log and memtable.
+
+Every applied write becomes a version row (see `_segments.SCHEMA`). New rows go to the
+WAL and the memtable; a full memtable is flushed into an immutable L0 segment and the
+manifest (replaced atomically) starts a new WAL. Compaction merges a level's segments
+into the next level, dropping versions older than the retention horizon except each
+node's newest. Lookups go memtable, then levels from 0 up, newest segment first: every
+segment of level L is newer than every segment of level L+1.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pluresdb_lab.engine._crdt import NodeState, decode_state
+from pluresdb_lab.engine._segments import (
+    SCHEMA,
+    Segment,
+    id_index,
+    last_per_id,
+    read_segment,
+    sort_rows,
+    write_segment,
+)
+from pluresdb_lab.engine._wal import WriteAheadLog, read_records
+from pluresdb_lab.errors import CorruptDatabaseError, DatabaseLockedError
+
+MANIFEST = "MANIFEST.json"
+FORMAT = 1
+MEMTABLE_ROWS = 50_000
+FANOUT = 4  # segments a level holds before they merge into the next
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What opening the database found in its write-ahead log."""
+
+    replayed_records: int
+    torn_bytes: int
+    wal_file: str | None
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def state_from_row(row: Row) -> NodeState:
+    return decode_state(
+        node_id=row["id"],
+        version=row["version"],
+        rev=row["rev"],
+        time=row["time"],
+        type_=row["type"],
+        data=json.loads(row["data"]),
+        vector=row["vector"],
+        hlc=row["hlc"],
+        origin=row["origin"],
+        ctr=row["ctr"],
+        meta=row["meta"],
+    )
+
+
+class Store:
+    """The storage of one database; `folder=None` keeps everything in memory."""
+
+    def __init__(self, folder: Path | None, fsync: str, retention: float | None) -> None:
+        self.folder = folder
+        self.fsync = fsync
+        self.retention = retention
+        self.segments: list[Segment] = []
+        self.manifest: dict[str, Any] = {}
+        self._mem_rows: dict[str, list[Row]] = {}
+        self._mem_states: dict[str, NodeState] = {}
+        self._mem_count = 0
+        self._wal: WriteAheadLog | None = None
+        self._lock_fd: int | None = None
+        self._next_number = 1
+        self._generation = 0
+        self._current: tuple[int, pa.Table] | None = None
+        self.bytes_ingested = 0
+        self.bytes_compacted = 0
+        self._obsolete: list[Path] = []
+
+    # -- opening and closing ---------------------------------------------------------
+
+    def open(self) -> tuple[dict[str, Any], list[bytes], RecoveryReport]:
+        """Lock the folder, load manifest and segments; returns the manifest's extra
+        state, the WAL records to replay, and what recovery found."""
+        if self.folder is None:
+            return {}, [], RecoveryReport(0, 0, None)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        path = self.folder / MANIFEST
+        if path.exists():
+            try:
+                self.manifest = json.loads(path.read_text("utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise CorruptDatabaseError(f"manifest {path} is not valid JSON: {exc}") from None
+            if self.manifest.get("format") != FORMAT:
+                raise CorruptDatabaseError(
+                    f"manifest {path} has format {self.manifest.get('format')!r}; this "
+                    f"version of PluresDB Lab reads format {FORMAT}"
+                )
+        elif any(self.folder.glob("seg-*.arrow")):
+            raise CorruptDatabaseError(
+                f"{path} is missing but the folder holds segment files; restore from a backup"
+            )
+        else:
+            self.manifest = {"format": FORMAT, "segments": [], "wal": None, "next": 1}
+        self._next_number = int(self.manifest.get("next", 1))
+        self.bytes_ingested = int(self.manifest.get("bytes_ingested", 0))
+        self.bytes_compacted = int(self.manifest.get("bytes_compacted", 0))
+        self.segments = [
+            read_segment(
+                self.folder / s["file"], level=s["level"], number=s["number"], crc=s["crc32"]
+            )
+            for s in self.manifest["segments"]
+        ]
+        self._order_segments()
+        wal_name = self.manifest.get("wal") or self._new_name("wal", "log")
+        wal_path = self.folder / wal_name
+        replay = read_records(wal_path)
+        for stale in self.folder.glob("wal-*.log"):
+            if stale.name != wal_name:  # already flushed into segments
+                stale.unlink()
+        listed = {s.path.name for s in self.segments}
+        for leftover in [*self.folder.glob("*.tmp"), *self.folder.glob("seg-*.arrow")]:
+            if leftover.name not in listed:  # written by a flush the crash interrupted
+                leftover.unlink()
+        self._wal = WriteAheadLog(
+            wal_path, self.fsync, keep_bytes=replay.good_bytes if replay.torn_bytes else None
+        )
+        if self.manifest.get("wal") != wal_name:
+            self.manifest["wal"] = wal_name
+            self._write_manifest()
+        report = RecoveryReport(len(replay.records), replay.torn_bytes, wal_name)
+        return dict(self.manifest.get("state", {})), replay.records, report
+
+    def _lock(self) -> None:
+        assert self.folder is not None
+        path = self.folder / "LOCK"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DatabaseLockedError(
+                f"database {self.folder} is open in another process (pid {holder}); close "
+                "it there, or connect to that process's server instead"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def remember(self, key: str, value: Any) -> None:
+        """Persist one manifest entry now (such as the peer id of a new database)."""
+        self.manifest[key] = value
+        if self.folder is not None:
+            self._write_manifest()
+
+    def close(self, state: dict[str, Any]) -> None:
+        """Flush the memtable (so the manifest's state matches the segments) and unlock."""
+        if self._wal is not None:
+            self.flush(state)
+            self._wal.close()
+            self._wal = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- the manifest ------------------------------------------------------------------
+
+    def _new_name(self, prefix: str, suffix: str) -> str:
+        number = self._next_number
+        self._next_number += 1
+        return f"{prefix}-{number:06d}.{suffix}"
+
+    def _write_manifest(self) -> None:
+        assert self.folder is not None
+        self.manifest.update(
+            next=self._next_number,
+            segments=[s.describe() | {"number": s.number} for s in self.segments],
+            bytes_ingested=self.bytes_ingested,
+            bytes_compacted=self.bytes_compacted,
+        )
+        tmp = self.folder / (MANIFEST + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.manifest, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.folder / MANIFEST)
+        _fsync_dir(self.folder)
+
+    def _order_segments(self) -> None:
+        self.segments.sort(key=lambda s: (s.level, -s.number))
+
+    # -- writing -----------------------------------------------------------------------
+
+    def log(self, record: bytes) -> int:
+        """Append a WAL record; returns the position `commit` waits for."""
+        self.bytes_ingested += len(record)
+        return self._wal.append(record) if self._wal is not None else 0
+
+    def commit(self, position: int) -> None:
+        """Wait for durability per the fsync policy. Call without holding locks."""
+        if self._wal is not None and position:
+            self._wal.commit(position)
+
+    def commit_all(self) -> None:
+        """Wait until everything logged so far is durable (per the fsync policy)."""
+        if self._wal is not None:
+            self._wal.commit(self._wal.size)
+
+    def add_version(self, state: NodeState, row: Row) -> None:
+        self._mem_rows.setdefault(row["id"], []).append(row)
+        self._mem_states[row["id"]] = state
+        self._mem_count += 1
+        self._generation += 1
+
+    def add_segment(self, table: pa.Table, state: dict[str, Any]) -> None:
+        """Store many new versions at once as their own L0 segment (bulk writes)."""
+        self.flush(state)
+        self._install(sort_rows(table), level=0)
+        self._generation += 1
+        self.checkpoint(state)
+
+    def needs_flush(self) -> bool:
+        return self._mem_count >= MEMTABLE_ROWS
+
+    def flush(self, state: dict[str, Any]) -> None:
+        """Move the memtable into an L0 segment and start a new WAL."""
+        if not self._mem_count:
+            return
+        rows = [r for versions in self._mem_rows.values() for r in versions]
+        self._install(sort_rows(pa.Table.from_pylist(rows, schema=SCHEMA)), level=0)
+        self._mem_rows.clear()
+        self._mem_states.clear()
+        self._mem_count = 0
+        self.checkpoint(state)
+        self.compact(state, only_when_full=True)
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        """Persist the manifest with a fresh WAL (the memtable must be empty)."""
+        if self.folder is None:
+            return
+        assert self._wal is not None
+        old = self._wal
+        self.manifest["state"] = state
+        self.manifest["wal"] = self._new_name("wal", "log")
+        self._write_manifest()
+        self._wal = WriteAheadLog(self.folder / self.manifest["wal"], self.fsync)
+        old.close()
+        old.path.unlink()
+
+    def _install(self, table: pa.Table, *, level: int) -> Segment:
+        number = self._next_number
+        if self.folder is None:
+            self._next_number += 1
+            table = table.cast(SCHEMA).combine_chunks()
+            ids = table.column("id")
+            index = id_index(ids.chunk(0) if ids.num_chunks else pa.array([], pa.string()))
+            segment = Segment(Path(f":memory:{number}"), level, number, table, index, 0, 0)
+        else:
+            name = self._new_name("seg", "arrow")
+            segment = write_segment(self.folder / name, table, level=level, number=number)
+            self.bytes_compacted += segment.size
+        self.segments.append(segment)
+        self._order_segments()
+        return segment
+
+    # -- compaction --------------------------------------------------------------------
+
+    def compact(self, state: dict[str, Any], *, only_when_full: bool = False) -> None:
+        """Merge levels: cascade full levels (`only_when_full`), or everything into one
+        segment at the deepest level (a full compaction)."""
+        if only_when_full:
+            level = 0
+            while True:
+                here = [s for s in self.segments if s.level == level]
+                if not here:
+                    break
+                if len(here) >= FANOUT:
+                    below = [s for s in self.segments if s.level == level + 1]
+                    self._merge(here + below, level + 1)
+                level += 1
+        elif len(self.segments) > 1 or (self.segments and self.retention is not None):
+            deepest = max(1, *(s.level for s in self.segments))
+            self._merge(list(self.segments), deepest)
+        if self._obsolete and self.folder is not None:
+            self.manifest["state"] = state
+            self._write_manifest()
+            for path in self._obsolete:
+                path.unlink(missing_ok=True)
+        self._obsolete = []
+
+    def _merge(self, inputs: list[Segment], level: int) -> None:
+        table = pa.concat_tables([s.table for s in inputs])
+        table = self._apply_retention(sort_rows(table))
+        for s in inputs:
+            self.segments.remove(s)
+        if table.num_rows:
+            self._install(table, level=level)
+        self._obsolete.extend(s.path for s in inputs)
+        self._generation += 1
+
+    def _apply_retention(self, table: pa.Table) -> pa.Table:
+        """Drop versions older than the horizon, keeping every node's newest."""
+        if self.retention is None or not table.num_rows:
+            return table
+        horizon = time.time() - self.retention
+        newest = pa.array(last_per_id(id_index(table.column("id").combine_chunks())))
+        keep = pc.or_(newest, pc.greater_equal(table.column("time"), horizon))
+        return table.filter(keep)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def state(self, node_id: str) -> NodeState | None:
+        """The newest CRDT state of a node (including deleted nodes)."""
+        cached = self._mem_states.get(node_id)
+        if cached is not None:
+            return cached
+        row = self._segment_latest(node_id)
+        return state_from_row(row) if row is not None else None
+
+    def latest(self, node_id: str) -> Row | None:
+        versions = self._mem_rows.get(node_id)
+        if versions:
+            return versions[-1]
+        return self._segment_latest(node_id)
+
+    def _segment_latest(self, node_id: str) -> Row | None:
+        for segment in self.segments:
+            start, stop = segment.span(node_id)
+            if stop > start:
+                return segment.row(stop - 1)
+        return None
+
+    def versions(self, node_id: str) -> list[Row]:
+        """Every stored version of a node, oldest first."""
+        rows: list[Row] = []
+        for segment in reversed(self.segments):
+            start, stop = segment.span(node_id)
+            rows.extend(segment.row(i) for i in range(start, stop))
+        rows.extend(self._mem_rows.get(node_id, ()))
+        return sorted(rows, key=lambda r: int(r["rev"]))
+
+    def memtable_table(self) -> pa.Table:
+        rows = [r for versions in self._mem_rows.values() for r in versions]
+        return sort_rows(pa.Table.from_pylist(rows, schema=SCHEMA))
+
+    def sources(self) -> Iterator[pa.Table]:
+        """Every version row, memtable first then segments newest first."""
+        if self._mem_count:
+            yield self.memtable_table()
+        for segment in self.segments:
+            yield segment.table
+
+    def all_rows(self) -> pa.Table:
+        tables = list(self.sources())
+        return pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+
+    def current(self) -> pa.Table:
+        """The newest version of every node (deleted ones included), sorted by id."""
+        if self._current is not None and self._current[0] == self._generation:
+            return self._current[1]
+        parts: list[pa.Table] = []
+        seen: pa.Array | None = None
+        for table in self.sources():
+            if not table.num_rows:
+                continue
+            ids = table.column("id").combine_chunks()
+            newest = table.filter(pa.array(last_per_id(id_index(ids))))
+            if seen is not None and len(seen):
+                newest = newest.filter(pc.invert(pc.is_in(newest.column("id"), value_set=seen)))
+            parts.append(newest)
+            got = newest.column("id").combine_chunks()
+            seen = got if seen is None else pa.concat_arrays([seen, got])
+        if not parts:
+            result = SCHEMA.empty_table()
+        elif len(parts) == 1:
+            result = parts[0]
+        else:
+            result = pa.concat_tables(parts).sort_by("id")
+        self._current = (self._generation, result)
+        return result
+
+    def ids_present(self, ids: pa.Array) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Which of `ids` have any stored version."""
+        found = np.zeros(len(ids), dtype=bool)
+        if self._mem_rows:
+            mem = pa.array(list(self._mem_rows), pa.string())
+            found |= pc.is_in(ids, value_set=mem).to_numpy(zero_copy_only=False)
+        for segment in self.segments:
+            found |= pc.is_in(ids, value_set=segment.table.column("id")).to_numpy(
+                zero_copy_only=False
+            )
+        return found
+
+    # -- figures -----------------------------------------------------------------------
+
+    def on_disk(self) -> Callable[[], int]:
+        return lambda: sum(s.size for s in self.segments) + (self._wal.size if self._wal else 0)

@@ -1,0 +1,121 @@
+"""Checks on everything a user hands to the database, before anything is written."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pluresdb_lab.errors import (
+    InvalidDataError,
+    InvalidIdError,
+    NodeTooLargeError,
+    ReservedNameError,
+    VectorDimensionError,
+)
+
+MAX_ID_BYTES = 1024
+FSYNC_POLICIES = ("always", "interval", "off")
+
+Vector = npt.NDArray[np.float32]
+
+
+def check_id(node_id: object) -> str:
+    if not isinstance(node_id, str):
+        raise InvalidIdError(f"node ids are strings, got {type(node_id).__name__}: {node_id!r}")
+    if not node_id:
+        raise InvalidIdError("node ids cannot be empty")
+    if "\x00" in node_id:
+        raise InvalidIdError(f"node id {node_id!r} contains a NUL character")
+    if len(node_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        raise InvalidIdError(f"node id is longer than {MAX_ID_BYTES} bytes: {node_id[:40]!r}...")
+    return node_id
+
+
+def check_type(type_name: object, *, internal: bool = False) -> str | None:
+    if type_name is None:
+        return None
+    if not isinstance(type_name, str) or not type_name:
+        raise InvalidDataError(f"a type is a non-empty string or None, got {type_name!r}")
+    if type_name.startswith("_") and not internal:
+        raise ReservedNameError(
+            f"type {type_name!r} starts with '_', which is reserved for the database's own "
+            "types (edges, rules, settings); choose another name"
+        )
+    return type_name
+
+
+def check_fields(data: object) -> dict[str, Any]:
+    """Check a merge patch's shape; values are checked when encoded."""
+    if not isinstance(data, dict):
+        raise InvalidDataError(f"node data is a dict of fields, got {type(data).__name__}")
+    for field in data:
+        if not isinstance(field, str):
+            raise InvalidDataError(f"field names are strings, got {field!r}")
+        if not field:
+            raise InvalidDataError("field names cannot be empty")
+        if field.startswith("_"):
+            raise ReservedNameError(
+                f"field {field!r} starts with '_', which is reserved; rename the field"
+            )
+    return data
+
+
+def _reject(value: object) -> Any:
+    raise InvalidDataError(
+        f"{type(value).__name__} value {value!r:.60} is not JSON; use str, int, float, bool, "
+        "None, list or dict"
+    )
+
+
+def encode_json(value: Any, *, max_bytes: int, what: str) -> str:
+    """JSON text of `value`, or a specific error (NaN/inf, non-JSON types, size)."""
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=_reject)
+    except ValueError as exc:
+        if isinstance(exc, InvalidDataError):
+            raise
+        raise InvalidDataError(
+            f"{what} holds NaN or infinity, which JSON cannot represent: {exc}"
+        ) from None
+    except (TypeError, RecursionError) as exc:
+        raise InvalidDataError(f"{what} cannot be encoded as JSON: {exc}") from None
+    if len(text) > max_bytes:
+        raise NodeTooLargeError(
+            f"{what} is {len(text):,} bytes of JSON, over the limit of {max_bytes:,} "
+            "(max_node_bytes); split it into several nodes"
+        )
+    return text
+
+
+def check_vector(vector: object, expected_dim: int | None) -> Vector:
+    try:
+        array = np.asarray(vector, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InvalidDataError(
+            f"a vector is a sequence of numbers, got {type(vector).__name__}"
+        ) from None
+    if array.ndim != 1 or array.size == 0:
+        raise InvalidDataError(
+            f"a vector is one-dimensional and non-empty, got shape {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise InvalidDataError("a vector cannot hold NaN or infinity")
+    if expected_dim is not None and array.size != expected_dim:
+        raise VectorDimensionError(
+            f"vector has {array.size} dimensions but this type's vectors have {expected_dim}"
+        )
+    return array
+
+
+def check_fsync(policy: object) -> str:
+    if policy not in FSYNC_POLICIES:
+        raise InvalidDataError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}; got {policy!r}")
+    return str(policy)
+
+
+def is_finite_number(value: object) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)

@@ -1,0 +1,58 @@
+"""Every error PluresDB Lab raises on purpose: one class per kind of mistake.
+
+Messages say what was wrong and what to do about it. A call that raises one of these
+has written nothing.
+"""
+
+from __future__ import annotations
+
+
+class PluresDBError(Exception):
+    """Base class of every PluresDB Lab error."""
+
+
+class InvalidIdError(PluresDBError, ValueError):
+    """A node id that is not a non-empty string without NUL characters, or too long."""
+
+
+class InvalidDataError(PluresDBError, ValueError):
+    """Node data that JSON cannot hold, or records that cannot be ingested."""
+
+
+class VectorDimensionError(InvalidDataError):
+    """A vector whose length differs from the dimension fixed for its type."""
+
+
+class NodeTooLargeError(InvalidDataError):
+    """A node whose encoded data exceeds the database's `max_node_bytes`."""
+
+
+class ReservedNameError(InvalidDataError):
+    """A type or field name starting with '_' (reserved for edges, rules, settings...)."""
+
+
+class DatabaseClosedError(PluresDBError):
+    """The database was closed; open it again with `pluresdb_lab.connect`."""
+
+
+class DatabaseLockedError(PluresDBError):
+    """Another process holds the database folder open."""
+
+
+class CorruptDatabaseError(PluresDBError):
+    """A file of the database failed its checksum or could not be decoded."""
+
+
+class ReadOnlyError(PluresDBError):
+    """A write on a read-only view (such as `db.as_of(...)`)."""
+
+
+class NotFoundError(PluresDBError, KeyError):
+    """An unknown node id, version or conflict id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidOpError(PluresDBError, ValueError):
+    """A replication operation that is malformed; nothing of its batch was applied."""
