@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -88,6 +89,16 @@ Direction = Literal["out", "in", "both"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _KINDS = {"put": KIND_PUT, "del": KIND_DELETE, "batch": KIND_BATCH}
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """A write merged into a node but not yet installed."""
+
+    before: NodeState | None
+    state: NodeState
+    row: Row
+    change: Change | None
 
 
 def edge_id(src: str, dst: str, label: str) -> str:
@@ -214,13 +225,13 @@ class Database:
                 op["t"] = type_name
             if vec is not None:
                 op["v"] = vec
-            position, state = self._write_local(op)
+            position, state = self._write_local(op, current)
             self._last_bytes = len(patch_text)
             self._after_write()
         self._store.commit(position)
         return self._node(state)
 
-    def _write_local(self, op: Op) -> tuple[int, NodeState]:
+    def _write_local(self, op: Op, before: NodeState | None) -> tuple[int, NodeState]:
         """Stamp, merge, log and install a local put/delete op (lock held)."""
         op["o"], op["s"], op["h"] = (
             self.peer_id,
@@ -228,23 +239,31 @@ class Database:
             self._clock.now(),
         )
         now = time.time()
-        state, row, change = self._merge(op, now, local=True)
-        if len(row["data"]) > self.max_node_bytes:
+        merged = self._merge(op, now, local=True, before=before)
+        size = len(merged.row["data"])
+        if size > self.max_node_bytes:
             raise NodeTooLargeError(
-                f"node {op['i']!r} would be {len(row['data']):,} bytes of JSON, over the "
+                f"node {op['i']!r} would be {size:,} bytes of JSON, over the "
                 f"limit of {self.max_node_bytes:,} (max_node_bytes); split it"
             )
         position = self._store.log(encode_record(op, now))
-        self._install(state, row, op)
-        self._notify([change] if change else [])
-        return position, state
+        self._install(merged, op)
+        self._notify([merged.change] if merged.change else [])
+        return position, merged.state
 
     def _merge(
-        self, op: Op, now: float, *, local: bool, row_op: Op | None = None
-    ) -> tuple[NodeState, Row, Change | None]:
+        self,
+        op: Op,
+        now: float,
+        *,
+        local: bool,
+        row_op: Op | None = None,
+        before: NodeState | None = None,
+    ) -> Merged:
         """The node's next state after `op`, its version row, and the change readers see."""
         node_id = op["i"]
-        before = self._store.state(node_id)
+        if before is None:
+            before = self._store.state(node_id)
         state = before.clone() if before else NodeState(node_id)
         if op["k"] == "del":
             apply_delete(state, origin=op["o"], hlc=op["h"], ctr=op["c"], deps=op["d"])
@@ -289,11 +308,11 @@ class Database:
             node = self._node(state) if state.exists else None
             kind = "put" if state.exists else "delete"
             change = Change(node_id, state.type, kind, node, op["o"], local)
-        return state, row, change
+        return Merged(before, state, row, change)
 
-    def _install(self, state: NodeState, row: Row, op: Op) -> None:
-        before = self._store.state(state.id)
-        self._store.add_version(state, row)
+    def _install(self, merged: Merged, op: Op) -> None:
+        before, state = merged.before, merged.state
+        self._store.add_version(state, merged.row)
         self._vv[op["o"]] = max(self._vv.get(op["o"], 0), op["s"])
         if state.vector is not None:
             self._dims.setdefault(state.type or "", len(state.vector) // 4)
@@ -421,8 +440,8 @@ class Database:
         self._clock.observe(op["h"])
         self._store.add_segment(table, self._saved_state())
         if self._counts is not None:
-            for value, count in pc.value_counts(fresh.column("type")).to_pylist():
-                self._counts[value["values"]] += value["counts"] if count is None else count
+            for entry in pc.value_counts(fresh.column("type")).to_pylist():
+                self._counts[entry["values"]] += entry["counts"]
         if self._subscriptions:
             self._notify(
                 [
@@ -456,10 +475,10 @@ class Database:
             if row["vector"] is not None:
                 sub["v"] = row["vector"]
             payload = {k: v for k, v in sub.items() if k not in ("o", "s", "h")} | {"k": "batch"}
-            state, version_row, change = self._merge(sub, now, local=local, row_op=payload)
-            self._install(state, version_row, op)
-            if change:
-                changes.append(change)
+            merged = self._merge(sub, now, local=local, row_op=payload)
+            self._install(merged, op)
+            if merged.change:
+                changes.append(merged.change)
         self._vv[op["o"]] = max(self._vv.get(op["o"], 0), op["s"])
         self._notify(changes)
 
@@ -485,7 +504,7 @@ class Database:
         state = self._store.state(node_id)
         assert state is not None
         ctr, deps = state.next_dot(self.peer_id)
-        position, _ = self._write_local({"k": "del", "i": node_id, "c": ctr, "d": deps})
+        position, _ = self._write_local({"k": "del", "i": node_id, "c": ctr, "d": deps}, state)
         return position
 
     # -- reads -------------------------------------------------------------------------
@@ -832,12 +851,12 @@ class Database:
                 self._store.log(encode_record(clean, now))
             self._apply_batch_rows(clean, batch, now, local=not remote)
             return
-        state, row, change = self._merge(op, now, local=not remote)
+        merged = self._merge(op, now, local=not remote)
         if log_it:
             self._store.log(encode_record(op, now))
-        self._install(state, row, op)
-        if change:
-            self._notify([change])
+        self._install(merged, op)
+        if merged.change:
+            self._notify([merged.change])
 
     # -- conflicts ---------------------------------------------------------------------
 

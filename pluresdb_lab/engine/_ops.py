@@ -101,7 +101,8 @@ def check_op(op: object) -> Op:
             if "v" in op and not (op["v"] is None or isinstance(op["v"], bytes)):
                 raise InvalidOpError(f"op vector must be bytes or None: {_brief(op)}")
     elif kind == "batch":
-        _need(op, "r", bytes, "batch rows")
+        if not _need(op, "r", bytes, "batch rows"):
+            raise InvalidOpError(f"batch op has no rows: {_brief(op)}")
     else:
         raise InvalidOpError(f"unknown op kind {kind!r}: {_brief(op)}")
     return op

@@ -76,6 +76,35 @@ def last_per_id(index: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bool_]:
     return mask
 
 
+class _ColumnReader:
+    """Reads single values straight from an Arrow array's buffers: a point lookup
+    costs about a microsecond per column instead of building an Arrow scalar."""
+
+    def __init__(self, array: pa.Array) -> None:
+        self.kind = "binary" if pa.types.is_binary(array.type) else "str"
+        self.nulls = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else None
+        if pa.types.is_string(array.type) or pa.types.is_binary(array.type):
+            if not pa.types.is_binary(array.type):
+                self.kind = "str"
+            n = len(array)
+            self.offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[
+                array.offset : array.offset + n + 1
+            ]
+            data = array.buffers()[2]
+            self.data = memoryview(data) if data is not None else memoryview(b"")
+        else:
+            self.kind = "scalar"
+            self.values = array.to_numpy(zero_copy_only=False)
+
+    def get(self, i: int) -> Any:
+        if self.nulls is not None and self.nulls[i]:
+            return None
+        if self.kind == "scalar":
+            return self.values[i].item()
+        blob = self.data[int(self.offsets[i]) : int(self.offsets[i + 1])]
+        return str(blob, "utf-8") if self.kind == "str" else bytes(blob)
+
+
 @dataclass
 class Segment:
     """One segment file, loaded."""
@@ -101,8 +130,17 @@ class Segment:
         stop = int(np.searchsorted(self.index, key, side="right"))
         return (start, stop)
 
-    def row(self, i: int) -> dict[str, Any]:
-        return {name: self.table.column(name)[i].as_py() for name in SCHEMA.names}
+    def row(self, i: int, columns: tuple[str, ...] = tuple(SCHEMA.names)) -> dict[str, Any]:
+        return {name: self._reader(name).get(i) for name in columns}
+
+    def _reader(self, name: str) -> _ColumnReader:
+        reader = self._readers.get(name)
+        if reader is None:
+            reader = self._readers[name] = _ColumnReader(self.table.column(name).combine_chunks())
+        return reader
+
+    def __post_init__(self) -> None:
+        self._readers: dict[str, _ColumnReader] = {}
 
     def describe(self) -> dict[str, Any]:
         return {

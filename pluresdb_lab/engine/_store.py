@@ -42,6 +42,7 @@ MEMTABLE_ROWS = 50_000
 FANOUT = 4  # segments a level holds before they merge into the next
 
 Row = dict[str, Any]
+READ_COLUMNS = ("id", "type", "data", "vector", "time", "version", "deleted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,16 +342,19 @@ class Store:
         return state_from_row(row) if row is not None else None
 
     def latest(self, node_id: str) -> Row | None:
+        """The newest version row of a node, with the columns a reader needs."""
         versions = self._mem_rows.get(node_id)
         if versions:
             return versions[-1]
-        return self._segment_latest(node_id)
+        return self._segment_latest(node_id, READ_COLUMNS)
 
-    def _segment_latest(self, node_id: str) -> Row | None:
+    def _segment_latest(
+        self, node_id: str, columns: tuple[str, ...] = tuple(SCHEMA.names)
+    ) -> Row | None:
         for segment in self.segments:
             start, stop = segment.span(node_id)
             if stop > start:
-                return segment.row(stop - 1)
+                return segment.row(stop - 1, columns)
         return None
 
     def versions(self, node_id: str) -> list[Row]:
