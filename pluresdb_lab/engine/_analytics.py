@@ -23,7 +23,7 @@ RESERVED_COLUMNS = ("id", "type", "time")
 
 
 def _time_column(rows: pa.Table) -> pa.Array:
-    micros = pc.cast(pc.round(pc.multiply(rows.column("time"), 1_000_000)), pa.int64())
+    micros = pc.cast(pc.round(pc.multiply(rows.column("written"), 1_000_000)), pa.int64())
     return pc.cast(micros, pa.timestamp("us", tz="UTC"))
 
 

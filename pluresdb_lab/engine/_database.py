@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from pluresdb_lab.engine import _ingest
 from pluresdb_lab.engine._analytics import SqlRunner, nodes_table, typed_table
-from pluresdb_lab.engine._clock import HybridClock
+from pluresdb_lab.engine._clock import HybridClock, hlc_seconds
 from pluresdb_lab.engine._crdt import (
     NodeState,
     apply_delete,
@@ -73,6 +73,7 @@ from pluresdb_lab.engine._validate import (
 from pluresdb_lab.errors import (
     DatabaseClosedError,
     InvalidDataError,
+    InvalidOpError,
     NodeTooLargeError,
     NotFoundError,
     ReservedNameError,
@@ -283,12 +284,13 @@ class Database:
         state.rev += 1
         if changed:
             state.version += 1
-            state.time = now
+            state.time = max(state.time, hlc_seconds(op["h"]))
         row = {
             "id": node_id,
             "rev": state.rev,
             "version": state.version,
             "time": now,
+            "written": state.time,
             "origin": op["o"],
             "seq": op["s"],
             "hlc": op["h"],
@@ -420,6 +422,7 @@ class Database:
                 "rev": constant(1, n, pa.int64()),
                 "version": constant(1, n, pa.int64()),
                 "time": constant(now, n, pa.float64()),
+                "written": constant(hlc_seconds(op["h"]), n, pa.float64()),
                 "origin": constant(op["o"], n, pa.string()),
                 "seq": constant(op["s"], n, pa.int64()),
                 "hlc": constant(op["h"], n, pa.int64()),
@@ -679,6 +682,7 @@ class Database:
             raise InvalidDataError("subscribe() needs a callable")
         sub = Subscription(callback, id, type, self._unsubscribe)
         with self._lock:
+            self._open()
             self._subscriptions.append(sub)
         return sub
 
@@ -710,7 +714,7 @@ class Database:
         return [
             Version(
                 r["version"],
-                to_datetime(r["time"]),
+                to_datetime(r["written"]),
                 r["origin"],
                 r["type"],
                 {k: v for k, v in json.loads(r["data"]).items() if v is not None},
@@ -803,6 +807,8 @@ class Database:
     def apply_ops(self, ops: Iterable[Op]) -> int:
         """Apply ops from peers in any order; duplicates are ignored. Returns how many
         were applied now (ops that arrive before their predecessors wait for them)."""
+        if isinstance(ops, (dict, str, bytes)) or not isinstance(ops, Iterable):
+            raise InvalidOpError(f"apply_ops() takes a list of ops, got {type(ops).__name__}")
         checked = [check_op(op) for op in ops]
         batches = {id(op): batch_from_bytes(op["r"]) for op in checked if op["k"] == "batch"}
         applied = 0

@@ -46,7 +46,7 @@ def node_from_row(row: dict[str, Any]) -> Node:
         row["type"],
         data,
         to_vector(row["vector"]),
-        to_datetime(row["time"]),
+        to_datetime(row["written"]),
         int(row["version"]),
     )
 

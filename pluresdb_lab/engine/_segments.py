@@ -27,7 +27,8 @@ SCHEMA = pa.schema(
         ("id", pa.string()),
         ("rev", pa.int64()),  # every applied write to the node, 1, 2, ...
         ("version", pa.int64()),  # visible versions only: bumps when `changed`
-        ("time", pa.float64()),  # local commit time, epoch seconds
+        ("time", pa.float64()),  # local commit time, epoch seconds (drives as_of)
+        ("written", pa.float64()),  # when the visible state was written, at its origin
         ("origin", pa.string()),
         ("seq", pa.int64()),
         ("hlc", pa.int64()),

@@ -42,7 +42,7 @@ MEMTABLE_ROWS = 50_000
 FANOUT = 4  # segments a level holds before they merge into the next
 
 Row = dict[str, Any]
-READ_COLUMNS = ("id", "type", "data", "vector", "time", "version", "deleted")
+READ_COLUMNS = ("id", "type", "data", "vector", "written", "version", "deleted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ def state_from_row(row: Row) -> NodeState:
         node_id=row["id"],
         version=row["version"],
         rev=row["rev"],
-        time=row["time"],
+        time=row["written"],
         type_=row["type"],
         data=json.loads(row["data"]),
         vector=row["vector"],

@@ -71,8 +71,23 @@ def _reject(value: object) -> Any:
     )
 
 
+def _check_keys(value: Any, where: str) -> None:
+    """JSON object keys are strings; json.dumps would silently turn 1 into "1"."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidDataError(
+                    f"{where} has a non-string key {key!r}; JSON keys are strings"
+                )
+            _check_keys(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_keys(item, where)
+
+
 def encode_json(value: Any, *, max_bytes: int, what: str) -> str:
     """JSON text of `value`, or a specific error (NaN/inf, non-JSON types, size)."""
+    _check_keys(value, what)
     try:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=_reject)
     except ValueError as exc:
