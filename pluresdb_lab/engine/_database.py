@@ -66,8 +66,10 @@ from pluresdb_lab.engine._validate import (
     check_fields,
     check_fsync,
     check_id,
+    check_options,
     check_type,
     check_vector,
+    check_vv,
     encode_json,
 )
 from pluresdb_lab.errors import (
@@ -121,7 +123,7 @@ class Database:
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.fsync = check_fsync(fsync)
-        self.max_node_bytes = int(max_node_bytes)
+        self.max_node_bytes, retention = check_options(max_node_bytes, retention)
         self.instrumentation = Instrumentation()
         self.closed = False
         self._lock = threading.RLock()
@@ -536,6 +538,8 @@ class Database:
     @measured("get_many")
     def get_many(self, ids: Iterable[str]) -> list[Node | None]:
         """Nodes for `ids`, in the same order, None where absent."""
+        if isinstance(ids, (str, bytes)):
+            raise InvalidDataError("get_many() takes a list of ids; use get() for one id")
         ids = [check_id(i) for i in ids]
         with self._lock:
             self._open()
@@ -600,7 +604,7 @@ class Database:
         check_id(dst)
         if not isinstance(label, str) or not label:
             raise InvalidDataError(f"an edge label is a non-empty string, got {label!r}")
-        data = check_fields(dict(data or {}))
+        data = dict(check_fields({} if data is None else data))
         taken = [f for f in EDGE_FIELDS if f in data]
         if taken:
             raise ReservedNameError(
@@ -615,6 +619,10 @@ class Database:
     @measured("unlink")
     def unlink(self, src: str, dst: str, label: str) -> bool:
         """Remove the edge `src -[label]-> dst`; False when there was none."""
+        check_id(src)
+        check_id(dst)
+        if not isinstance(label, str) or not label:
+            raise InvalidDataError(f"an edge label is a non-empty string, got {label!r}")
         return self.delete(edge_id(src, dst, label))
 
     @measured("neighbors")
@@ -680,6 +688,10 @@ class Database:
         """Call `callback(change)` after every change (local or replicated) that matches."""
         if not callable(callback):
             raise InvalidDataError("subscribe() needs a callable")
+        if id is not None:
+            check_id(id)
+        if type is not None and not isinstance(type, str):
+            raise InvalidDataError(f"the type filter is a string or None, got {type!r}")
         sub = Subscription(callback, id, type, self._unsubscribe)
         with self._lock:
             self._open()
@@ -745,7 +757,14 @@ class Database:
 
     def as_of(self, when: datetime | float | int) -> Snapshot:
         """A read-only view of the database as it was at `when`."""
-        seconds = when.timestamp() if isinstance(when, datetime) else float(when)
+        if isinstance(when, datetime):
+            seconds = when.timestamp()
+        elif isinstance(when, (int, float)) and not isinstance(when, bool):
+            seconds = float(when)
+        else:
+            raise InvalidDataError(
+                f"as_of() takes a datetime or epoch seconds, got {type(when).__name__}"
+            )
         with self._lock:
             self._open()
             rows = self._store.all_rows()
@@ -793,7 +812,7 @@ class Database:
     @measured("ops_since")
     def ops_since(self, version_vector: dict[str, int] | None = None) -> builtins.list[Op]:
         """Every op this database holds that `version_vector` does not cover."""
-        seen = dict(version_vector or {})
+        seen = check_vv(version_vector)
         with self._lock:
             self._open()
             sources = list(self._store.sources())

@@ -65,15 +65,26 @@ def check_fields(data: object) -> dict[str, Any]:
 
 
 def _reject(value: object) -> Any:
+    if isinstance(value, np.generic):  # numpy scalars from DataFrames and arrays
+        return value.item()
     raise InvalidDataError(
         f"{type(value).__name__} value {value!r:.60} is not JSON; use str, int, float, bool, "
         "None, list or dict"
     )
 
 
+INT_RANGE = (-(2**63), 2**63 - 1)
+
+
 def _check_keys(value: Any, where: str) -> None:
-    """JSON object keys are strings; json.dumps would silently turn 1 into "1"."""
-    if isinstance(value, dict):
+    """What json.dumps would accept but change or a reader could not hold: non-string
+    keys (1 silently becomes "1") and integers beyond 64 bits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+            raise InvalidDataError(
+                f"{where} holds the integer {value}, outside the 64-bit range; store it as a string"
+            )
+    elif isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidDataError(
@@ -124,6 +135,34 @@ def check_vector(vector: object, expected_dim: int | None) -> Vector:
             f"vector has {array.size} dimensions but this type's vectors have {expected_dim}"
         )
     return array
+
+
+def check_options(max_node_bytes: object, retention: object) -> tuple[int, float | None]:
+    if (
+        not isinstance(max_node_bytes, int)
+        or isinstance(max_node_bytes, bool)
+        or max_node_bytes < 1
+    ):
+        raise InvalidDataError(
+            f"max_node_bytes is a positive number of bytes, got {max_node_bytes!r}"
+        )
+    if retention is None:
+        return max_node_bytes, None
+    if not isinstance(retention, (int, float)) or isinstance(retention, bool) or not retention >= 0:
+        raise InvalidDataError(
+            f"retention is seconds (>= 0), or None to keep all history; got {retention!r}"
+        )
+    return max_node_bytes, float(retention)
+
+
+def check_vv(vv: object) -> dict[str, int]:
+    if vv is None:
+        return {}
+    if not isinstance(vv, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in vv.items()
+    ):
+        raise InvalidDataError(f"a version vector maps peer ids to integers, got {vv!r:.100}")
+    return dict(vv)
 
 
 def check_fsync(policy: object) -> str:
