@@ -137,6 +137,7 @@ class Database:
         self._dims: dict[str, int] = dict(saved.get("dims", {}))
         self._pending: dict[str, dict[int, Op]] = {}
         self._subscriptions: list[Subscription] = []
+        self._op_listeners: list[Subscription] = []
         self._counts: Counter[str | None] | None = None
         self._edges: dict[str, dict[str, set[str]]] | None = None
         self._conflicted: set[str] | None = None
@@ -252,6 +253,7 @@ class Database:
         position = self._store.log(encode_record(op, now))
         self._install(merged, op)
         self._notify([merged.change] if merged.change else [])
+        self._announce(op)
         return position, merged.state
 
     def _merge(
@@ -461,6 +463,7 @@ class Database:
                     for r in table.to_pylist()
                 ]
             )
+        self._announce(op, fresh)
 
     def _apply_batch_rows(self, op: Op, batch: pa.Table, now: float, *, local: bool) -> None:
         changes: list[Change] = []
@@ -486,6 +489,7 @@ class Database:
                 changes.append(merged.change)
         self._vv[op["o"]] = max(self._vv.get(op["o"], 0), op["s"])
         self._notify(changes)
+        self._announce(op, batch)
 
     @measured("delete")
     def delete(self, id: str) -> bool:
@@ -703,6 +707,37 @@ class Database:
             if sub in self._subscriptions:
                 self._subscriptions.remove(sub)
 
+    def on_op(self, callback: Callable[[Op], None]) -> Subscription:
+        """Call `callback(op)` with every op once applied, local or from a peer, in
+        the order applied (what a replication link streams). The callback runs while
+        the database lock is held: it must be quick and must not call back in."""
+        if not callable(callback):
+            raise InvalidDataError("on_op() needs a callable")
+        sub = Subscription(callback, None, None, self._drop_op_listener)  # type: ignore[arg-type]
+        with self._lock:
+            self._open()
+            self._op_listeners.append(sub)
+        return sub
+
+    def _drop_op_listener(self, sub: Subscription) -> None:
+        with self._lock:
+            if sub in self._op_listeners:
+                self._op_listeners.remove(sub)
+
+    def _announce(self, op: Op, batch: pa.Table | None = None) -> None:
+        if not self._op_listeners:
+            return
+        public = {k: v for k, v in op.items() if k != "_t"}
+        if public["k"] == "batch" and not public.get("r") and batch is not None:
+            public["r"] = batch_to_bytes(
+                batch.select(["id", "type", "data", "vector", "ctr", "deps"])
+            )
+        for sub in tuple(self._op_listeners):
+            try:
+                sub.callback(public)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("an op listener raised; it stays registered")
+
     def _notify(self, changes: builtins.list[Change]) -> None:
         for change in changes:
             for sub in tuple(self._subscriptions):
@@ -771,6 +806,14 @@ class Database:
         return Snapshot(rows, seconds, self._sql)
 
     # -- analytics ---------------------------------------------------------------------
+
+    @measured("scan")
+    def scan(self, type: str | None = None) -> pa.Table:
+        """Current nodes as stored: id, type, data (JSON text), vector (float32 bytes),
+        written (epoch seconds). The raw form indexes and exports read."""
+        with self._lock:
+            self._open()
+            return self._rows_of_type(type).select(["id", "type", "data", "vector", "written"])
 
     @measured("to_arrow")
     def to_arrow(self, type: str | None = None) -> pa.Table:
@@ -882,6 +925,7 @@ class Database:
         self._install(merged, op)
         if merged.change:
             self._notify([merged.change])
+        self._announce(op)
 
     # -- conflicts ---------------------------------------------------------------------
 
