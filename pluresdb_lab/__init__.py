@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from pluresdb_lab import errors
+from pluresdb_lab._database import Database
 from pluresdb_lab.engine import (
     Change,
     Conflict,
-    Database,
     Node,
     Snapshot,
     Subscription,

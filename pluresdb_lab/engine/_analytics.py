@@ -107,7 +107,12 @@ class SqlRunner:
                 for name in types:
                     if re.search(re.escape(name), query, re.IGNORECASE):
                         subset = visible.filter(pc.equal(visible.column("type"), name))
-                        con.register(name, (tables or {}).get(name) or typed_table(subset))
+                        cached = tables.get(name) if tables is not None else None
+                        if cached is None:
+                            cached = typed_table(subset)
+                            if tables is not None:
+                                tables[name] = cached
+                        con.register(name, cached)
                 try:
                     return con.sql(query, params=params).to_arrow_table()
                 except duckdb.Error as exc:

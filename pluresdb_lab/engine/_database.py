@@ -36,6 +36,7 @@ from pluresdb_lab.engine._crdt import (
     conflict_id,
     encode_meta,
 )
+from pluresdb_lab.engine._identity import Identity
 from pluresdb_lab.engine._instrument import Instrumentation, measured
 from pluresdb_lab.engine._model import (
     EDGE_TYPE,
@@ -129,8 +130,9 @@ class Database:
         self._lock = threading.RLock()
         self._store = Store(self.path, self.fsync, retention)
         saved, records, self.recovery = self._store.open()
-        self.peer_id: str = self._store.manifest.get("peer_id") or os.urandom(8).hex()
-        if "peer_id" not in self._store.manifest:
+        self.identity = Identity.load_or_create(self.path)
+        self.peer_id: str = self.identity.peer_id
+        if self._store.manifest.get("peer_id") != self.peer_id:
             self._store.remember("peer_id", self.peer_id)
         self._vv: dict[str, int] = {k: int(v) for k, v in saved.get("vv", {}).items()}
         self._clock = HybridClock(int(saved.get("hlc", 0)))

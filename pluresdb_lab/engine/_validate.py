@@ -78,29 +78,36 @@ INT_RANGE = (-(2**63), 2**63 - 1)
 
 def _check_keys(value: Any, where: str) -> None:
     """What json.dumps would accept but change or a reader could not hold: non-string
-    keys (1 silently becomes "1") and integers beyond 64 bits."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if not INT_RANGE[0] <= value <= INT_RANGE[1]:
-            raise InvalidDataError(
-                f"{where} holds the integer {value}, outside the 64-bit range; store it as a string"
-            )
-    elif isinstance(value, dict):
+    keys (1 silently becomes "1") and integers beyond 64 bits. Written for speed: the
+    common scalar types are skipped by an identity test on their type."""
+    kind = type(value)
+    if kind is dict:
         for key, item in value.items():
-            if not isinstance(key, str):
+            if type(key) is not str:
                 raise InvalidDataError(
                     f"{where} has a non-string key {key!r}; JSON keys are strings"
                 )
+            item_kind = type(item)
+            if item_kind is str or item_kind is float or item_kind is bool or item is None:
+                continue
             _check_keys(item, f"{where}.{key}")
-    elif isinstance(value, (list, tuple)):
+    elif kind is list or kind is tuple:
         for item in value:
             _check_keys(item, where)
+    elif kind is int and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        raise InvalidDataError(
+            f"{where} holds the integer {value}, outside the 64-bit range; store it as a string"
+        )
+
+
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_reject)
 
 
 def encode_json(value: Any, *, max_bytes: int, what: str) -> str:
     """JSON text of `value`, or a specific error (NaN/inf, non-JSON types, size)."""
     _check_keys(value, what)
     try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=_reject)
+        text = _ENCODER.encode(value)
     except ValueError as exc:
         if isinstance(exc, InvalidDataError):
             raise
