@@ -56,3 +56,27 @@ class NotFoundError(PluresDBError, KeyError):
 
 class InvalidOpError(PluresDBError, ValueError):
     """A replication operation that is malformed; nothing of its batch was applied."""
+
+
+class OperationCancelled(PluresDBError):
+    """A long operation was cancelled by its progress callback; nothing was left half-made."""
+
+
+class BackupError(PluresDBError):
+    """A backup that is incomplete, damaged, or cannot be restored where asked."""
+
+
+class InvalidQueryError(InvalidDataError):
+    """A query spec, filter or search call that is malformed; the message names the part."""
+
+
+class IndexNotFoundError(NotFoundError):
+    """An index name that `db.indexes()` does not list."""
+
+
+class MeshError(PluresDBError):
+    """A mesh call that cannot be done as asked (bad option, mesh closed, no folder...)."""
+
+
+class PeerRefusedError(MeshError):
+    """A peer failed the mesh handshake: unknown, bad signature or wrong mesh secret."""

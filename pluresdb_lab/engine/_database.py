@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 from pluresdb_lab.engine import _ingest
 from pluresdb_lab.engine._analytics import SqlRunner, nodes_table, typed_table
 from pluresdb_lab.engine._clock import HybridClock, hlc_seconds
+from pluresdb_lab.engine._compaction import CompactionReport, Compactor
 from pluresdb_lab.engine._crdt import (
     NodeState,
     apply_delete,
@@ -62,7 +63,8 @@ from pluresdb_lab.engine._ops import (
 )
 from pluresdb_lab.engine._segments import KIND_BATCH, KIND_DELETE, KIND_PUT, SCHEMA, constant
 from pluresdb_lab.engine._snapshot import Snapshot
-from pluresdb_lab.engine._store import RecoveryReport, Row, Store
+from pluresdb_lab.engine._stats import StorageStats, measure
+from pluresdb_lab.engine._store import Progress, RecoveryReport, Row, Store
 from pluresdb_lab.engine._validate import (
     check_fields,
     check_fsync,
@@ -121,6 +123,7 @@ class Database:
         fsync: str = "interval",
         retention: float | None = None,
         max_node_bytes: int = 1 << 20,
+        auto_compact: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.fsync = check_fsync(fsync)
@@ -148,6 +151,8 @@ class Database:
         for payload in records:
             op, applied_at = decode_record(payload)
             self._apply(op, applied_at, log_it=False)
+        self._compactor = Compactor(self._store, self._lock, self._saved_state, auto=auto_compact)
+        self._store.on_flush = self._compactor.nudge
         if records:
             self.recovery = RecoveryReport(
                 len(records), self.recovery.torn_bytes, self.recovery.wal_file
@@ -173,6 +178,8 @@ class Database:
             if self.closed:
                 return
             self.closed = True
+        self._compactor.close()
+        with self._lock:
             self._store.close(self._saved_state())
 
     def _open(self) -> None:
@@ -447,6 +454,7 @@ class Database:
         )
         self._vv[op["o"]] = max(self._vv.get(op["o"], 0), op["s"])
         self._clock.observe(op["h"])
+        self._store.bytes_ingested += fresh.column("data").nbytes
         self._store.add_segment(table, self._saved_state())
         if self._counts is not None:
             for entry in pc.value_counts(fresh.column("type")).to_pylist():
@@ -979,12 +987,39 @@ class Database:
             self._store.flush(self._saved_state())
 
     @measured("compact")
-    def compact(self) -> None:
-        """Flush, then merge every segment into one (dropping history past retention)."""
+    def compact(
+        self, level: int | None = None, *, progress: Progress | None = None
+    ) -> CompactionReport:
+        """Compact now: merge `level` into the next, or (None) flush and merge every
+        segment into one, dropping history older than the retention horizon.
+
+        Args:
+            level: the level to merge down, or None for a full compaction.
+            progress: called as progress(done, total) in rows; return False to cancel
+                (the database is left as it was).
+
+        Returns:
+            Segments, bytes and rows before and after, and the duration.
+        """
+        if level is not None and (
+            not isinstance(level, int) or isinstance(level, bool) or level < 0
+        ):
+            raise InvalidDataError(
+                f"level is a compaction level (0, 1, ...) or None, got {level!r}"
+            )
         with self._lock:
             self._open()
-            self._store.flush(self._saved_state())
-            self._store.compact(self._saved_state())
+            if level is None:
+                self._store.flush(self._saved_state())
+        return self._compactor.run(level, progress)
+
+    @measured("storage_stats")
+    def storage_stats(self) -> StorageStats:
+        """Sizes, levels and amplification of the storage, measured now."""
+        with self._lock:
+            self._open()
+            rows, _ = self._visible_rows()
+            return measure(self._store, rows, sum(self._type_counts().values()))
 
 
 def _type_key(item: tuple[str | None, int]) -> tuple[bool, str]:

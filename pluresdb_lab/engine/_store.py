@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from pluresdb_lab.engine._segments import (
     write_segment,
 )
 from pluresdb_lab.engine._wal import WriteAheadLog, read_records
-from pluresdb_lab.errors import CorruptDatabaseError, DatabaseLockedError
+from pluresdb_lab.errors import CorruptDatabaseError, DatabaseLockedError, OperationCancelled
 
 MANIFEST = "MANIFEST.json"
 FORMAT = 1
@@ -43,6 +44,32 @@ FANOUT = 4  # segments a level holds before they merge into the next
 
 Row = dict[str, Any]
 READ_COLUMNS = ("id", "type", "data", "vector", "written", "version", "deleted")
+
+
+Progress = Callable[[int, int], object]
+"""progress(done, total); returning False cancels the operation."""
+
+
+def report(progress: Progress | None, done: int, total: int) -> None:
+    """Tell a progress callback how far along we are; it may cancel by returning False."""
+    if progress is not None and progress(done, total) is False:
+        raise OperationCancelled(f"cancelled by the progress callback at {done} of {total}")
+
+
+def memory_segment(table: pa.Table, level: int, number: int) -> Segment:
+    table = table.cast(SCHEMA).combine_chunks()
+    ids = table.column("id")
+    index = id_index(ids.chunk(0) if ids.num_chunks else pa.array([], pa.string()))
+    return Segment(Path(f":memory:{number}"), level, number, table, index, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionPlan:
+    """Segments to merge into one new segment at `level`, numbered `number`."""
+
+    inputs: list[Segment]
+    level: int
+    number: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +124,10 @@ class Store:
         self._current: tuple[int, pa.Table] | None = None
         self.bytes_ingested = 0
         self.bytes_compacted = 0
-        self._obsolete: list[Path] = []
+        self._pinned: set[str] = set()
+        self._doomed: list[Path] = []
+        self.compactions = 0
+        self.on_flush: Callable[[], None] = lambda: None
 
     # -- opening and closing ---------------------------------------------------------
 
@@ -242,6 +272,7 @@ class Store:
         self._install(sort_rows(table), level=0)
         self._generation += 1
         self.checkpoint(state)
+        self.on_flush()
 
     def needs_flush(self) -> bool:
         return self._mem_count >= MEMTABLE_ROWS
@@ -256,7 +287,7 @@ class Store:
         self._mem_states.clear()
         self._mem_count = 0
         self.checkpoint(state)
-        self.compact(state, only_when_full=True)
+        self.on_flush()
 
     def checkpoint(self, state: dict[str, Any]) -> None:
         """Persist the manifest with a fresh WAL (the memtable must be empty)."""
@@ -275,10 +306,7 @@ class Store:
         number = self._next_number
         if self.folder is None:
             self._next_number += 1
-            table = table.cast(SCHEMA).combine_chunks()
-            ids = table.column("id")
-            index = id_index(ids.chunk(0) if ids.num_chunks else pa.array([], pa.string()))
-            segment = Segment(Path(f":memory:{number}"), level, number, table, index, 0, 0)
+            segment = memory_segment(table, level, number)
         else:
             name = self._new_name("seg", "arrow")
             segment = write_segment(self.folder / name, table, level=level, number=number)
@@ -288,39 +316,85 @@ class Store:
         return segment
 
     # -- compaction --------------------------------------------------------------------
+    # A compaction is planned and installed under the database lock, but the merge in
+    # between reads only immutable segments and writes a new file, so it runs without
+    # the lock: readers and writers carry on meanwhile.
 
-    def compact(self, state: dict[str, Any], *, only_when_full: bool = False) -> None:
-        """Merge levels: cascade full levels (`only_when_full`), or everything into one
-        segment at the deepest level (a full compaction)."""
-        if only_when_full:
-            level = 0
-            while True:
-                here = [s for s in self.segments if s.level == level]
-                if not here:
-                    break
-                if len(here) >= FANOUT:
-                    below = [s for s in self.segments if s.level == level + 1]
-                    self._merge(here + below, level + 1)
-                level += 1
-        elif len(self.segments) > 1 or (self.segments and self.retention is not None):
-            deepest = max(1, *(s.level for s in self.segments))
-            self._merge(list(self.segments), deepest)
-        if self._obsolete and self.folder is not None:
+    def plan_compaction(self, level: int | None) -> CompactionPlan | None:
+        """What to merge: level `level` into the next, or everything (None)."""
+        if level is None:
+            inputs = list(self.segments)
+            if len(inputs) < 2 and not (inputs and self.retention is not None):
+                return None
+            target = max(1, *(s.level for s in inputs))
+        else:
+            here = [s for s in self.segments if s.level == level]
+            if not here:
+                return None
+            inputs = here + [s for s in self.segments if s.level == level + 1]
+            target = level + 1
+        number = self._next_number
+        self._next_number += 1
+        return CompactionPlan(inputs, target, number)
+
+    def full_levels(self) -> list[int]:
+        """Levels holding FANOUT or more segments (what automatic compaction merges)."""
+        counts = Counter(s.level for s in self.segments)
+        return sorted(level for level, n in counts.items() if n >= FANOUT)
+
+    def merge(self, plan: CompactionPlan, progress: Progress | None = None) -> Segment | None:
+        """Merge the plan's inputs into one new segment (no shared state is touched)."""
+        total = sum(s.rows for s in plan.inputs)
+        report(progress, 0, total)
+        table = pa.concat_tables([s.table for s in plan.inputs])
+        table = self._apply_retention(sort_rows(table))
+        report(progress, total // 2, total)
+        if not table.num_rows:
+            return None
+        if self.folder is None:
+            output = memory_segment(table, plan.level, plan.number)
+        else:
+            name = f"seg-{plan.number:06d}.arrow"
+            output = write_segment(self.folder / name, table, level=plan.level, number=plan.number)
+        return output
+
+    def install(self, plan: CompactionPlan, output: Segment | None, state: dict[str, Any]) -> None:
+        """Swap a merge's inputs for its output, then delete the inputs' files."""
+        for segment in plan.inputs:
+            self.segments.remove(segment)
+        if output is not None:
+            self.segments.append(output)
+            self.bytes_compacted += output.size
+        self._order_segments()
+        self._generation += 1
+        self.compactions += 1
+        if self.folder is not None:
             self.manifest["state"] = state
             self._write_manifest()
-            for path in self._obsolete:
-                path.unlink(missing_ok=True)
-        self._obsolete = []
+            for segment in plan.inputs:
+                self._delete_when_unpinned(segment.path)
 
-    def _merge(self, inputs: list[Segment], level: int) -> None:
-        table = pa.concat_tables([s.table for s in inputs])
-        table = self._apply_retention(sort_rows(table))
-        for s in inputs:
-            self.segments.remove(s)
-        if table.num_rows:
-            self._install(table, level=level)
-        self._obsolete.extend(s.path for s in inputs)
-        self._generation += 1
+    def abandon(self, output: Segment | None) -> None:
+        """Forget a merge that was cancelled; its file is removed."""
+        if output is not None and self.folder is not None:
+            output.path.unlink(missing_ok=True)
+
+    # -- pinning: a backup copies files that compaction must not delete meanwhile ------
+
+    def pin(self, names: list[str]) -> None:
+        self._pinned.update(names)
+
+    def unpin(self, names: list[str]) -> None:
+        self._pinned.difference_update(names)
+        for path in [p for p in self._doomed if p.name not in self._pinned]:
+            path.unlink(missing_ok=True)
+            self._doomed.remove(path)
+
+    def _delete_when_unpinned(self, path: Path) -> None:
+        if path.name in self._pinned:
+            self._doomed.append(path)
+        else:
+            path.unlink(missing_ok=True)
 
     def _apply_retention(self, table: pa.Table) -> pa.Table:
         """Drop versions older than the horizon, keeping every node's newest."""
@@ -420,5 +494,6 @@ class Store:
 
     # -- figures -----------------------------------------------------------------------
 
-    def on_disk(self) -> Callable[[], int]:
-        return lambda: sum(s.size for s in self.segments) + (self._wal.size if self._wal else 0)
+    @property
+    def wal_bytes(self) -> int:
+        return self._wal.size if self._wal is not None else 0
