@@ -9,12 +9,15 @@ from typing import Any
 from pluresdb_lab import errors
 from pluresdb_lab._database import Database
 from pluresdb_lab.engine import (
+    Backup,
     Change,
     Conflict,
     Node,
     Snapshot,
     Subscription,
     Version,
+    restore_backup,
+    verify_backup,
 )
 
 __version__ = "0.1.0"
@@ -22,6 +25,7 @@ MEMORY = ":memory:"
 
 __all__ = [
     "MEMORY",
+    "Backup",
     "Change",
     "Conflict",
     "Database",
@@ -33,6 +37,8 @@ __all__ = [
     "connect",
     "default_path",
     "errors",
+    "restore_backup",
+    "verify_backup",
 ]
 
 

@@ -1,21 +1,31 @@
 """The embedded database engine. Imports nothing from Jupyter."""
 
+from pluresdb_lab.engine._backup import Backup, Verification, restore_backup, verify_backup
+from pluresdb_lab.engine._compaction import CompactionReport
 from pluresdb_lab.engine._database import Database
 from pluresdb_lab.engine._instrument import Event, Instrumentation
 from pluresdb_lab.engine._model import Change, Conflict, Node, Subscription, Version, WriteInfo
 from pluresdb_lab.engine._snapshot import Snapshot
+from pluresdb_lab.engine._stats import LevelStats, StorageStats
 from pluresdb_lab.engine._store import RecoveryReport
 
 __all__ = [
+    "Backup",
     "Change",
+    "CompactionReport",
     "Conflict",
     "Database",
     "Event",
     "Instrumentation",
+    "LevelStats",
     "Node",
     "RecoveryReport",
     "Snapshot",
+    "StorageStats",
     "Subscription",
+    "Verification",
     "Version",
     "WriteInfo",
+    "restore_backup",
+    "verify_backup",
 ]

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from pluresdb_lab.engine import _ingest
 from pluresdb_lab.engine._analytics import SqlRunner, nodes_table, typed_table
+from pluresdb_lab.engine._backup import Backup, list_backups, write_backup
 from pluresdb_lab.engine._clock import HybridClock, hlc_seconds
 from pluresdb_lab.engine._compaction import CompactionReport, Compactor
 from pluresdb_lab.engine._crdt import (
@@ -76,6 +77,7 @@ from pluresdb_lab.engine._validate import (
     encode_json,
 )
 from pluresdb_lab.errors import (
+    BackupError,
     DatabaseClosedError,
     InvalidDataError,
     InvalidOpError,
@@ -1012,6 +1014,53 @@ class Database:
             if level is None:
                 self._store.flush(self._saved_state())
         return self._compactor.run(level, progress)
+
+    @measured("backup")
+    def backup(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        incremental: bool = False,
+        progress: Progress | None = None,
+    ) -> Backup:
+        """Back the database up into the folder `dest` while writes continue.
+
+        Args:
+            dest: a folder of backups (created if needed); each backup is a subfolder.
+            incremental: copy only segments the newest complete backup in `dest` lacks.
+            progress: progress(bytes_done, bytes_total); return False to cancel (the
+                half-made backup is removed).
+        """
+        if self.path is None:
+            raise BackupError(
+                "an in-memory database has no files to back up; export it, or open a folder"
+            )
+        target = Path(dest).resolve()
+        if target == self.path.resolve() or self.path.resolve() in target.parents:
+            raise BackupError(f"back up to a folder outside the database folder {self.path}")
+        with self._lock:
+            self._open()
+            self._store.flush(self._saved_state())
+            manifest = json.loads(json.dumps(self._store.manifest))
+            names = [s["file"] for s in manifest["segments"]]
+            self._store.pin(names)
+            nodes = sum(self._type_counts().values())
+        try:
+            return write_backup(
+                target,
+                manifest=manifest,
+                segment_folder=self.path,
+                nodes=nodes,
+                incremental=incremental,
+                progress=progress,
+            )
+        finally:
+            with self._lock:
+                self._store.unpin(names)
+
+    def backups(self, dest: str | os.PathLike[str]) -> builtins.list[Backup]:
+        """The backups in `dest`, oldest first (interrupted ones marked incomplete)."""
+        return list_backups(dest)
 
     @measured("storage_stats")
     def storage_stats(self) -> StorageStats:
