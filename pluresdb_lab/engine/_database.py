@@ -66,6 +66,7 @@ from pluresdb_lab.engine._segments import KIND_BATCH, KIND_DELETE, KIND_PUT, SCH
 from pluresdb_lab.engine._snapshot import Snapshot
 from pluresdb_lab.engine._stats import StorageStats, measure
 from pluresdb_lab.engine._store import Progress, RecoveryReport, Row, Store
+from pluresdb_lab.engine._transfer import export_rows, read_file, write_file
 from pluresdb_lab.engine._validate import (
     check_fields,
     check_fsync,
@@ -381,14 +382,22 @@ class Database:
         check_type(type)
         with self._lock:
             self._open()
-            batch = _ingest.to_batch(
-                records,
-                type_name=type,
-                id_field=id_field,
-                vector_field=vector_field,
-                max_bytes=self.max_node_bytes,
-                dims=self._dims,
-            )
+            dims = dict(self._dims)
+        batch = _ingest.to_batch(
+            records,
+            type_name=type,
+            id_field=id_field,
+            vector_field=vector_field,
+            max_bytes=self.max_node_bytes,
+            dims=dims,
+        )
+        return self._write_batch(batch)
+
+    def _write_batch(self, batch: pa.Table) -> int:
+        """Write a checked batch (BATCH_SCHEMA) as one operation (two when it both creates
+        many new nodes and updates existing ones); returns the rows written."""
+        with self._lock:
+            self._open()
             if not batch.num_rows:
                 return 0
             self._last_bytes = batch.column("data").nbytes
@@ -1061,6 +1070,71 @@ class Database:
     def backups(self, dest: str | os.PathLike[str]) -> builtins.list[Backup]:
         """The backups in `dest`, oldest first (interrupted ones marked incomplete)."""
         return list_backups(dest)
+
+    @measured("import_file")
+    def import_file(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,
+        *,
+        type: str | None = None,
+        id_field: str | None = None,
+        mapping: dict[str, str | None] | None = None,
+        progress: Progress | None = None,
+    ) -> int:
+        """Import a CSV, JSON (array), NDJSON, Parquet or Arrow IPC file, all or nothing.
+
+        Args:
+            path: the file; its extension tells the format unless `format` is given.
+            type: the type of every imported node (else a `_type` column, if present).
+            id_field: the column holding ids; None generates ids.
+            mapping: {source column: field name, or None to skip the column}.
+            progress: progress(done, total) while reading; return False to cancel.
+
+        Returns:
+            The number of nodes written. A bad row raises an error naming the file, the
+            row and the reason, and nothing is written.
+        """
+        check_type(type)
+        with self._lock:
+            self._open()
+            dims = dict(self._dims)
+        batch = read_file(
+            path,
+            format=format,
+            type_name=type,
+            id_field=id_field,
+            mapping=mapping,
+            max_bytes=self.max_node_bytes,
+            dims=dims,
+            progress=progress,
+        )
+        return self._write_batch(batch) if batch.num_rows else 0
+
+    @measured("export")
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,
+        *,
+        type: str | None = None,
+        query: str | None = None,
+    ) -> int:
+        """Export nodes to a file (format from the extension unless given); returns rows.
+
+        Args:
+            type: export this type's nodes (`id` and typed field columns); None exports
+                every node with a `_type` column, which `import_file` reads back.
+            query: a SQL query (as for `sql`) whose result is exported instead.
+        """
+        if query is not None:
+            table = self.sql(query)
+        else:
+            with self._lock:
+                self._open()
+                rows = self._rows_of_type(type)
+            table = export_rows(rows, type)
+        return write_file(table, path, format)
 
     @measured("storage_stats")
     def storage_stats(self) -> StorageStats:

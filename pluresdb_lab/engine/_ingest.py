@@ -31,8 +31,11 @@ from pluresdb_lab.errors import (
     InvalidDataError,
     InvalidIdError,
     NodeTooLargeError,
+    ReservedNameError,
     VectorDimensionError,
 )
+
+TYPE_COLUMN = "_type"  # a per-row node type, as export(type=None) writes it
 
 _duck = duckdb.connect()
 _duck_lock = threading.Lock()
@@ -54,11 +57,13 @@ def to_batch(
     vector_field: str | None,
     max_bytes: int,
     dims: dict[str, int],
+    row_offset: int = 0,
 ) -> pa.Table:
-    """A BATCH_SCHEMA table for `records`, or a specific error naming the bad record."""
+    """A BATCH_SCHEMA table for `records`, or a specific error naming the bad record.
+    Rows are numbered from `row_offset` in messages (for batches of a larger file)."""
     dim = dims.get(type_name or "")
     if isinstance(records, pa.Table):
-        return _from_arrow(records, type_name, id_field, vector_field, max_bytes, dim)
+        return _from_arrow(records, type_name, id_field, vector_field, max_bytes, dim, row_offset)
     if type(records).__name__ == "DataFrame" and hasattr(records, "to_numpy"):
         try:
             table = pa.Table.from_pandas(records, preserve_index=False)
@@ -128,7 +133,7 @@ def _first(mask: pa.Array | pa.ChunkedArray) -> int | None:
     return int(hits[0]) if len(hits) else None
 
 
-def _check_ids(table: pa.Table, id_field: str) -> pa.Array:
+def _check_ids(table: pa.Table, id_field: str, offset: int = 0) -> pa.Array:
     if id_field not in table.column_names:
         raise InvalidIdError(
             f"no {id_field!r} column to take ids from; columns are {table.column_names}; "
@@ -141,31 +146,31 @@ def _check_ids(table: pa.Table, id_field: str) -> pa.Array:
         raise InvalidIdError(f"column {id_field!r} holds {ids.type}, but ids are strings")
     ids = ids.cast(pa.string()).combine_chunks()
     if (row := _first(ids.is_null())) is not None:
-        raise InvalidIdError(f"row {row} has no id (null in column {id_field!r})")
+        raise InvalidIdError(f"row {row + offset} has no id (null in column {id_field!r})")
     lengths = pc.binary_length(ids)
     if (row := _first(pc.equal(lengths, 0))) is not None:
-        raise InvalidIdError(f"row {row} has an empty id")
+        raise InvalidIdError(f"row {row + offset} has an empty id")
     if (row := _first(pc.greater(lengths, MAX_ID_BYTES))) is not None:
-        raise InvalidIdError(f"row {row} has an id longer than {MAX_ID_BYTES} bytes")
+        raise InvalidIdError(f"row {row + offset} has an id longer than {MAX_ID_BYTES} bytes")
     if (row := _first(pc.match_substring(ids, "\x00"))) is not None:
-        raise InvalidIdError(f"row {row} has an id containing a NUL character")
+        raise InvalidIdError(f"row {row + offset} has an id containing a NUL character")
     if pc.count_distinct(ids).as_py() != len(ids):
         counts = pc.value_counts(ids)
         twice = counts.filter(pc.greater(counts.field("counts"), 1))[0]["values"].as_py()
         raise InvalidDataError(
-            f"id {twice!r} appears more than once; each node may appear once per put_many"
+            f"id {twice!r} appears more than once; each node may appear once in one write"
         )
     return ids
 
 
-def _clean_floats(table: pa.Table) -> pa.Table:
+def _clean_floats(table: pa.Table, offset: int = 0) -> pa.Table:
     """NaN means a missing value (as in pandas); infinity is an error."""
     for i, field in enumerate(table.schema):
         if pa.types.is_floating(field.type):
             column = table.column(i)
             if (row := _first(pc.fill_null(pc.is_inf(column), False))) is not None:
                 raise InvalidDataError(
-                    f"column {field.name!r} row {row} is infinite, which JSON cannot hold"
+                    f"column {field.name!r} row {row + offset} is infinite, which JSON cannot hold"
                 )
             cleaned = pc.if_else(pc.fill_null(pc.is_nan(column), False), None, column)
             table = table.set_column(i, field.name, cleaned)
@@ -212,8 +217,22 @@ def _from_arrow(
     vector_field: str | None,
     max_bytes: int,
     dim: int | None,
+    offset: int = 0,
 ) -> pa.Table:
-    ids = _check_ids(table, id_field)
+    types = constant(type_name, table.num_rows, pa.string())
+    if TYPE_COLUMN in table.column_names:  # written by export(type=None)
+        if type_name is None:
+            types = table.column(TYPE_COLUMN).cast(pa.string()).combine_chunks()
+            reserved = pc.and_(pc.starts_with(types, "_"), pc.not_equal(types, "_edge")).fill_null(
+                False
+            )
+            if (row := _first(reserved)) is not None:
+                raise ReservedNameError(
+                    f"row {row + offset} has type {types[row].as_py()!r}; types starting "
+                    "with '_' are reserved"
+                )
+        table = table.drop_columns([TYPE_COLUMN])
+    ids = _check_ids(table, id_field, offset)
     n = len(ids)
     if vector_field is not None and vector_field not in table.column_names:
         raise InvalidDataError(
@@ -226,7 +245,7 @@ def _from_arrow(
     )
     data_columns = [c for c in table.column_names if c not in (id_field, vector_field)]
     check_fields(dict.fromkeys(data_columns))
-    fields = _clean_floats(table.select(data_columns))
+    fields = _clean_floats(table.select(data_columns), offset)
     if data_columns and n:
         with _duck_lock:
             con = _duck.cursor()
@@ -242,13 +261,13 @@ def _from_arrow(
         data = constant("{}", n, pa.string())
     if n and (row := _first(pc.greater(pc.binary_length(data), max_bytes))) is not None:
         raise NodeTooLargeError(
-            f"row {row} ({ids[row].as_py()!r}) is over {max_bytes:,} bytes of JSON "
+            f"row {row + offset} ({ids[row].as_py()!r}) is over {max_bytes:,} bytes of JSON "
             "(max_node_bytes); split it"
         )
     return pa.table(
         {
             "id": ids,
-            "type": constant(type_name, n, pa.string()),
+            "type": types,
             "data": data,
             "vector": vectors,
             "ctr": constant(1, n, pa.int64()),
