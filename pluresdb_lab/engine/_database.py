@@ -62,6 +62,7 @@ from pluresdb_lab.engine._ops import (
     encode_op_payload,
     encode_record,
 )
+from pluresdb_lab.engine._search_api import SearchMixin
 from pluresdb_lab.engine._segments import KIND_BATCH, KIND_DELETE, KIND_PUT, SCHEMA, constant
 from pluresdb_lab.engine._snapshot import Snapshot
 from pluresdb_lab.engine._stats import StorageStats, measure
@@ -116,7 +117,7 @@ def edge_id(src: str, dst: str, label: str) -> str:
     return f"_e:{digest.hexdigest()}"
 
 
-class Database:
+class Database(SearchMixin):
     """An embedded PluresDB database; open it with `pluresdb_lab.connect`."""
 
     def __init__(
@@ -136,30 +137,39 @@ class Database:
         self._lock = threading.RLock()
         self._store = Store(self.path, self.fsync, retention)
         saved, records, self.recovery = self._store.open()
-        self.identity = Identity.load_or_create(self.path)
-        self.peer_id: str = self.identity.peer_id
-        if self._store.manifest.get("peer_id") != self.peer_id:
-            self._store.remember("peer_id", self.peer_id)
-        self._vv: dict[str, int] = {k: int(v) for k, v in saved.get("vv", {}).items()}
-        self._clock = HybridClock(int(saved.get("hlc", 0)))
-        self._dims: dict[str, int] = dict(saved.get("dims", {}))
-        self._pending: dict[str, dict[int, Op]] = {}
-        self._subscriptions: list[Subscription] = []
-        self._op_listeners: list[Subscription] = []
-        self._counts: Counter[str | None] | None = None
-        self._edges: dict[str, dict[str, set[str]]] | None = None
-        self._conflicted: set[str] | None = None
-        self._sql = SqlRunner()
-        self._visible: tuple[int, pa.Table, dict[str, pa.Table]] | None = None
-        for payload in records:
-            op, applied_at = decode_record(payload)
-            self._apply(op, applied_at, log_it=False)
-        self._compactor = Compactor(self._store, self._lock, self._saved_state, auto=auto_compact)
-        self._store.on_flush = self._compactor.nudge
-        if records:
-            self.recovery = RecoveryReport(
-                len(records), self.recovery.torn_bytes, self.recovery.wal_file
-            )
+        compactor: Compactor | None = None
+        try:
+            self.identity = Identity.load_or_create(self.path)
+            self.peer_id: str = self.identity.peer_id
+            if self._store.manifest.get("peer_id") != self.peer_id:
+                self._store.remember("peer_id", self.peer_id)
+            self._vv: dict[str, int] = {k: int(v) for k, v in saved.get("vv", {}).items()}
+            self._clock = HybridClock(int(saved.get("hlc", 0)))
+            self._dims: dict[str, int] = dict(saved.get("dims", {}))
+            self._pending: dict[str, dict[int, Op]] = {}
+            self._subscriptions: list[Subscription] = []
+            self._op_listeners: list[Subscription] = []
+            self._counts: Counter[str | None] | None = None
+            self._adjacency: dict[str, dict[str, set[str]]] | None = None
+            self._conflicted: set[str] | None = None
+            self._sql = SqlRunner()
+            self._visible: tuple[int, pa.Table, dict[str, pa.Table]] | None = None
+            for payload in records:
+                op, applied_at = decode_record(payload)
+                self._apply(op, applied_at, log_it=False)
+            compactor = Compactor(self._store, self._lock, self._saved_state, auto=auto_compact)
+            self._compactor = compactor
+            self._store.on_flush = compactor.nudge
+            if records:
+                self.recovery = RecoveryReport(
+                    len(records), self.recovery.torn_bytes, self.recovery.wal_file
+                )
+            self._open_indexes()
+        except BaseException:
+            if compactor is not None:
+                compactor.close()
+            self._store.release()
+            raise
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -180,6 +190,7 @@ class Database:
         with self._lock:
             if self.closed:
                 return
+            self._close_indexes()
             self.closed = True
         self._compactor.close()
         with self._lock:
@@ -345,7 +356,7 @@ class Database:
                 self._counts[before.type] -= 1
             if after.exists:
                 self._counts[after.type] += 1
-        if self._edges is not None:
+        if self._adjacency is not None:
             if was and before is not None and before.type == EDGE_TYPE:
                 self._edge_index(before.id, before.data, add=False)
             if after.exists and after.type == EDGE_TYPE:
@@ -687,19 +698,19 @@ class Database:
         return state.data.get("label") if state else None
 
     def _edge_adjacency(self) -> dict[str, dict[str, set[str]]]:
-        if self._edges is None:
-            self._edges = {"out": {}, "in": {}}
+        if self._adjacency is None:
+            self._adjacency = {"out": {}, "in": {}}
             for row in self._rows_of_type(EDGE_TYPE).select(["id", "data"]).to_pylist():
                 self._edge_index(row["id"], json.loads(row["data"]), add=True)
-        return self._edges
+        return self._adjacency
 
     def _edge_index(self, edge: str, data: dict[str, Any], *, add: bool) -> None:
-        assert self._edges is not None
+        assert self._adjacency is not None
         for side, key in (("out", "from"), ("in", "to")):
             end = data.get(key)
             if end is None:
                 continue
-            bucket = self._edges[side].setdefault(end, set())
+            bucket = self._adjacency[side].setdefault(end, set())
             if add:
                 bucket.add(edge)
             else:

@@ -138,6 +138,14 @@ class Store:
             return {}, [], RecoveryReport(0, 0, None)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock()
+        try:
+            return self._load()
+        except BaseException:
+            self.release()
+            raise
+
+    def _load(self) -> tuple[dict[str, Any], list[bytes], RecoveryReport]:
+        assert self.folder is not None
         path = self.folder / MANIFEST
         if path.exists():
             try:
@@ -206,6 +214,15 @@ class Store:
         self.manifest[key] = value
         if self.folder is not None:
             self._write_manifest()
+
+    def release(self) -> None:
+        """Give up the folder after a failed open: close the WAL as is and unlock."""
+        if self._wal is not None:
+            self._wal.close()
+            self._wal = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def close(self, state: dict[str, Any]) -> None:
         """Flush the memtable (so the manifest's state matches the segments) and unlock."""
