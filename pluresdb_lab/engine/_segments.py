@@ -131,6 +131,15 @@ class Segment:
         stop = int(np.searchsorted(self.index, key, side="right"))
         return (start, stop)
 
+    def newest(self, node_id: str) -> int | None:
+        """Row of the node's newest version here, or None (one binary search)."""
+        key = node_id.encode("utf-8", "surrogatepass")
+        index = self.index
+        if not len(index) or len(key) > index.dtype.itemsize:
+            return None
+        i = int(index.searchsorted(key, side="right"))
+        return i - 1 if i and index[i - 1] == key else None
+
     def row(self, i: int, columns: tuple[str, ...] = tuple(SCHEMA.names)) -> dict[str, Any]:
         return {name: self._reader(name).get(i) for name in columns}
 

@@ -443,9 +443,9 @@ class Store:
         self, node_id: str, columns: tuple[str, ...] = tuple(SCHEMA.names)
     ) -> Row | None:
         for segment in self.segments:
-            start, stop = segment.span(node_id)
-            if stop > start:
-                return segment.row(stop - 1, columns)
+            i = segment.newest(node_id)
+            if i is not None:
+                return segment.row(i, columns)
         return None
 
     def versions(self, node_id: str) -> list[Row]:
