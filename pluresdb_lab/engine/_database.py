@@ -57,11 +57,11 @@ from pluresdb_lab.engine._ops import (
     batch_from_bytes,
     batch_to_bytes,
     check_op,
-    decode_op_payload,
     decode_record,
     encode_op_payload,
     encode_record,
 )
+from pluresdb_lab.engine._replication import collect_ops
 from pluresdb_lab.engine._search_api import SearchMixin
 from pluresdb_lab.engine._segments import KIND_BATCH, KIND_DELETE, KIND_PUT, SCHEMA, constant
 from pluresdb_lab.engine._snapshot import Snapshot
@@ -891,11 +891,7 @@ class Database(SearchMixin):
         with self._lock:
             self._open()
             sources = list(self._store.sources())
-        ops: list[Op] = []
-        for table in sources:
-            ops.extend(_ops_in(table, seen))
-        ops.sort(key=lambda op: (op["o"], op["s"]))
-        return ops
+        return collect_ops(sources, seen)
 
     @measured("apply_ops")
     def apply_ops(self, ops: Iterable[Op]) -> int:
@@ -1176,68 +1172,3 @@ def _conflicts_of(state: NodeState) -> list[Conflict]:
                 )
             )
     return found
-
-
-def _ops_in(table: pa.Table, seen: dict[str, int]) -> list[Op]:
-    """Rebuild the ops stored in a table of version rows that `seen` lacks."""
-    if not table.num_rows:
-        return []
-    origins = pa.array(list(seen), pa.string())
-    floors = np.array([*seen.values(), 0], dtype=np.int64)
-    found = pc.fill_null(pc.index_in(table.column("origin"), value_set=origins), len(seen))
-    where = found.to_numpy(zero_copy_only=False).astype(np.int64)
-    wanted = table.filter(pa.array(table.column("seq").to_numpy() > floors[where]))
-    if not wanted.num_rows:
-        return []
-    ops: dict[tuple[str, int], Op] = {}
-    batch_rows: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    fresh = wanted.filter(pc.equal(pc.binary_length(wanted.column("op")), 0))
-    for (origin, seq), part in _group_fresh(fresh):
-        ops[(origin, seq)] = {"o": origin, "s": seq, "h": part[1], "k": "batch", "_rows": [part[0]]}
-    rest = wanted.filter(pc.greater(pc.binary_length(wanted.column("op")), 0))
-    for row in rest.select(["id", "origin", "seq", "hlc", "op"]).to_pylist():
-        payload = decode_op_payload(row["op"])
-        key = (row["origin"], row["seq"])
-        if payload["k"] == "batch":
-            ops.setdefault(
-                key, {"o": key[0], "s": key[1], "h": row["hlc"], "k": "batch", "_rows": []}
-            )
-            batch_rows.setdefault(key, []).append(payload | {"i": row["id"]})
-        else:
-            ops[key] = payload | {"o": key[0], "s": key[1], "h": row["hlc"]}
-    for key, op in ops.items():
-        if op["k"] != "batch":
-            continue
-        tables = op.pop("_rows")
-        extra = batch_rows.get(key, [])
-        if extra:
-            tables.append(_ingest.rows_to_batch(extra))
-        op["r"] = batch_to_bytes(pa.concat_tables(tables).sort_by("id"))
-    return list(ops.values())
-
-
-def _group_fresh(fresh: pa.Table) -> list[tuple[tuple[str, int], tuple[pa.Table, int]]]:
-    """Rows of bulk-written nodes grouped back into their batch ops."""
-    if not fresh.num_rows:
-        return []
-    keys = fresh.group_by(["origin", "seq"]).aggregate([("hlc", "max")]).to_pylist()
-    groups = []
-    for key in keys:
-        mask = pc.and_(
-            pc.equal(fresh.column("origin"), key["origin"]),
-            pc.equal(fresh.column("seq"), key["seq"]),
-        )
-        part = fresh.filter(mask)
-        n = part.num_rows
-        batch = pa.table(
-            {
-                "id": part.column("id"),
-                "type": part.column("type"),
-                "data": part.column("data"),
-                "vector": part.column("vector"),
-                "ctr": constant(1, n, pa.int64()),
-                "deps": constant(b"", n, pa.binary()),
-            }
-        )
-        groups.append(((key["origin"], key["seq"]), (batch, key["hlc_max"])))
-    return groups
