@@ -219,6 +219,12 @@ def _from_arrow(
     dim: int | None,
     offset: int = 0,
 ) -> pa.Table:
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid as exc:
+        raise InvalidDataError(
+            f"this table is not valid Arrow data (e.g. text that is not UTF-8): {exc}"
+        ) from None
     types = constant(type_name, table.num_rows, pa.string())
     if TYPE_COLUMN in table.column_names:  # written by export(type=None)
         if type_name is None:

@@ -85,9 +85,9 @@ def distinct_keys(visible: pa.Table) -> int:
     con = duckdb.connect()
     try:
         con.register("current_nodes", visible.select(["data"]))
-        row = con.execute(
-            "SELECT count(DISTINCT k) FROM "
-            "(SELECT unnest(json_keys(data::JSON)) AS k FROM current_nodes)"
+        row = con.execute(  # a field set to null is a deleted field: not a key
+            "SELECT count(DISTINCT j.key) FROM current_nodes, json_each(current_nodes.data) AS j "
+            "WHERE j.type != 'NULL'"
         ).fetchone()
     finally:
         con.close()
@@ -116,7 +116,10 @@ def measure(store: Store, visible: pa.Table, nodes: int) -> StorageStats:
         )
         for level, segs in sorted(per_level.items())
     ]
-    total = folder_bytes(store.folder) if store.folder is not None else used + superseded
+    if store.folder is not None:
+        total = folder_bytes(store.folder)
+    else:  # the memtable's rows count too
+        total = used + superseded + store.memtable_table().nbytes
     free = shutil.disk_usage(store.folder).free if store.folder is not None else 0
     segment_bytes = used - store.wal_bytes + superseded
     newest = used - store.wal_bytes

@@ -9,7 +9,9 @@ memory meanwhile is the compact converted form (ids, JSON text), not the parsed 
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,7 @@ import pyarrow.parquet as pq
 from pluresdb_lab.engine._analytics import typed_table
 from pluresdb_lab.engine._ingest import TYPE_COLUMN, to_batch
 from pluresdb_lab.engine._store import Progress, report
-from pluresdb_lab.errors import InvalidDataError, NotFoundError, ReservedNameError
+from pluresdb_lab.errors import InvalidDataError, InvalidIdError, NotFoundError, ReservedNameError
 
 FORMATS = ("csv", "json", "ndjson", "parquet", "arrow")
 SUFFIXES = {
@@ -39,7 +41,7 @@ SUFFIXES = {
     ".ipc": "arrow",
 }
 BATCH_ROWS = 65_536
-GENERATED_ID = "id"
+GENERATED_ID = "_generated_id"  # '_' names cannot clash with a file's columns
 
 
 def file_format(path: Path, format: str | None) -> str:
@@ -84,7 +86,13 @@ def _batches(path: Path, fmt: str) -> Iterator[tuple[pa.Table, int, int]]:
         try:
             if fmt == "csv":
                 reader: Any = pa_csv.open_csv(
-                    counting, read_options=pa_csv.ReadOptions(block_size=1 << 22)
+                    counting,
+                    read_options=pa_csv.ReadOptions(block_size=1 << 22, use_threads=False),
+                    parse_options=pa_csv.ParseOptions(invalid_row_handler=_refuse_row),
+                    # an unquoted empty cell is a missing value, a quoted "" an empty string
+                    convert_options=pa_csv.ConvertOptions(
+                        strings_can_be_null=True, quoted_strings_can_be_null=False
+                    ),
                 )
             else:
                 reader = pa_json.open_json(
@@ -96,6 +104,7 @@ def _batches(path: Path, fmt: str) -> Iterator[tuple[pa.Table, int, int]]:
             counting.close()
     elif fmt == "json":
         _check_array_edges(path)
+        _check_json_syntax(path)
         con = duckdb.connect()
         try:
             counted = con.execute(
@@ -131,6 +140,25 @@ def _batches(path: Path, fmt: str) -> Iterator[tuple[pa.Table, int, int]]:
             yield pa.Table.from_batches([batch]), done, rows
 
 
+def _refuse_row(row: Any) -> str:
+    """Stop at a ragged CSV row; with a handler set, Arrow's error names the row."""
+    return "error"
+
+
+def _check_json_syntax(path: Path) -> None:
+    """DuckDB forgives some malformed JSON (a trailing comma); Python's parser does not,
+    and says where the fault is. Parsed objects are dropped at once."""
+    try:
+        with open(path, "rb") as f:
+            json.load(f)
+    except json.JSONDecodeError as exc:
+        raise InvalidDataError(
+            f"{path.name} is not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidDataError(f"{path.name} is not UTF-8 text; convert it to UTF-8") from None
+
+
 def _check_array_edges(path: Path) -> None:
     """DuckDB forgives a JSON array that is cut short; a truncated file must not import."""
     with open(path, "rb") as f:
@@ -145,7 +173,15 @@ def _check_array_edges(path: Path) -> None:
 
 
 def _check_text(table: pa.Table, path: Path, offset: int) -> None:
-    """Text that is not UTF-8 arrives as binary; say so instead of storing mojibake."""
+    """Text that is not UTF-8 arrives as binary, or (from the JSON reader) as strings
+    that fail validation; say so instead of storing mojibake."""
+    try:
+        table.validate(full=True)
+    except pa.ArrowInvalid:
+        raise InvalidDataError(
+            f"{path.name}: rows from {offset} hold text that is not valid UTF-8; convert the "
+            "file to UTF-8"
+        ) from None
     for field in table.schema:
         if pa.types.is_binary(field.type) or pa.types.is_large_binary(field.type):
             raise InvalidDataError(
@@ -160,8 +196,8 @@ def _apply_mapping(table: pa.Table, mapping: dict[str, str | None] | None, path:
     missing = [source for source in mapping if source not in table.column_names]
     if missing:
         raise InvalidDataError(
-            f"{path.name}: mapping names columns {missing} that the file does not have; it "
-            f"has {table.column_names}"
+            f"mapping names columns {missing} that the file does not have; it has "
+            f"{table.column_names}"
         )
     keep = [c for c in table.column_names if mapping.get(c, c) is not None]
     names = [mapping.get(c) or c for c in keep]
@@ -219,10 +255,14 @@ def read_file(
             UnicodeDecodeError,
             OSError,
         ) as exc:
-            raise InvalidDataError(f"{source.name} is not valid {fmt}: {exc}") from None
+            reason = re.sub(r"Row #(\d+)", r"line \1", str(exc))  # Arrow counts lines from 1
+            raise InvalidDataError(f"{source.name} is not valid {fmt}: {reason}") from None
         table, done, total = item
         _check_text(table, source, offset)
-        table = _apply_mapping(table, mapping, source)
+        try:
+            table = _apply_mapping(table, mapping, source)
+        except InvalidDataError as exc:
+            raise InvalidDataError(f"{source.name}: {exc}") from None
         key = id_field
         if key is None:
             generated = pa.array([uuid.uuid4().hex for _ in range(table.num_rows)], pa.string())
@@ -240,7 +280,7 @@ def read_file(
                     row_offset=offset,
                 )
             )
-        except InvalidDataError as exc:
+        except (InvalidDataError, InvalidIdError) as exc:
             raise type(exc)(f"{source.name}: {exc}") from None
         offset += table.num_rows
         report(progress, done, total)
