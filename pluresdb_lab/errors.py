@@ -80,3 +80,7 @@ class MeshError(PluresDBError):
 
 class PeerRefusedError(MeshError):
     """A peer failed the mesh handshake: unknown, bad signature or wrong mesh secret."""
+
+
+class RemoteError(PluresDBError):
+    """A server refused a remote call (no or wrong token, no permission) or failed on it."""

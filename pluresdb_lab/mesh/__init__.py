@@ -1,0 +1,61 @@
+"""Mesh: authenticated peer-to-peer sync of PluresDB databases over WebSockets.
+
+Use ``db.mesh`` (a `Mesh`): ``listen()`` returns a ``ws://`` URL, another peer
+``connect(url)``s to it, and both converge. The mesh only moves ops: it calls the
+engine's ``version_vector``, ``ops_since``, ``apply_ops`` and ``on_op``, nothing else.
+
+Protocol, version 1
+-------------------
+Endpoint path ``/pluresdb/mesh``. Every frame is one binary WebSocket message: a
+msgpack map whose ``t`` names the message. Frames above ``max_frame_bytes``
+(default 32 MiB; 4 KiB until the handshake is done), text frames, malformed msgpack,
+unknown types, wrong field types and ops the engine rejects (``InvalidOpError``) close
+that link with a log entry; nothing of the frame is applied and other links carry on.
+(Frames over twice the limit are cut by the WebSocket layer before they are read, and
+are logged only as a lost connection.)
+
+Handshake (both sides at once)::
+
+    hello   {v: 1, peer: <peer id>, key: <Ed25519 public key, 32 B>, nonce: <32 B>}
+    auth    {sig: Ed25519 signature, mac: HMAC-SHA256 or nil}
+
+``sig`` signs ``"pluresdb-mesh/1 auth\\0" + verifier nonce + signer nonce + signer key
++ verifier key``; ``mac`` is the HMAC of ``"pluresdb-mesh/1 secret\\0"`` + the same
+transcript, keyed by the mesh secret (nil when none is set). A side accepts the other
+when the signature verifies, the peer id is the hash of the key, the peer was not
+``disconnect``-ed (incoming links), and the peer is on the allow-list, is the peer a
+``connect(url, peer_id=...)`` pinned, or proved the secret. Otherwise it sends
+``refused {reason}`` and closes (code 4003). The handshake must finish in 10 s.
+
+Sync::
+
+    vv      {vv: {peer id: highest seq}, reply: bool}      after auth, and for sync()
+    batch   {ops: <packed>, z: bool, done: int, total: int}  catch-up, in order
+    live    {ops: <packed>, z: bool}                        ops applied since
+
+On ``vv`` a side sends every op the vector lacks (``ops_since``) in ``batch`` frames
+of up to 512 ops; ``done``/``total`` is the progress (a round with nothing to send is
+one empty batch with total 0). ``reply: true`` asks for the receiver's vector back,
+so ``sync()`` runs both ways. From the moment a side knows the other's vector it
+also streams every op its engine applies (local or from a third peer) that the other
+is not known to have, in ``live`` frames. ``ops`` is a msgpack array of op dicts,
+zlib-compressed (``z``) above 4 KiB. Ops are idempotent and may arrive in any order,
+so a dropped link, a duplicate or a reordered batch loses or doubles nothing.
+
+Liveness::
+
+    ping    {n: int}        every heartbeat_s (default 5 s); RTT from the pong
+    pong    {n: int}
+
+A link silent for three heartbeats is closed. Outgoing links redial with exponential
+backoff (0.2 s doubling to 10 s, jittered) until ``disconnect(peer_id)``.
+"""
+
+from __future__ import annotations
+
+from pluresdb_lab.mesh._link import Link
+from pluresdb_lab.mesh._mesh import Mesh, PeerIdentity, PeerInfo
+from pluresdb_lab.mesh._snapshots import SnapshotInfo
+from pluresdb_lab.mesh._sockets import PATH, MeshSocketHandler
+
+__all__ = ["PATH", "Link", "Mesh", "MeshSocketHandler", "PeerIdentity", "PeerInfo", "SnapshotInfo"]
