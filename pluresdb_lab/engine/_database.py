@@ -93,7 +93,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pluresdb_lab")
 
-BULK_ROWS = 4096  # a batch of new nodes at least this big becomes its own segment
+BULK_ROWS = 1024  # a batch of new nodes at least this big becomes its own segment
 EDGE_FIELDS = ("from", "to", "label")
 Direction = Literal["out", "in", "both"]
 F = TypeVar("F", bound=Callable[..., Any])
