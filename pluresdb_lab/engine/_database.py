@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -96,7 +96,6 @@ log = logging.getLogger("pluresdb_lab")
 BULK_ROWS = 1024  # a batch of new nodes at least this big becomes its own segment
 EDGE_FIELDS = ("from", "to", "label")
 Direction = Literal["out", "in", "both"]
-F = TypeVar("F", bound=Callable[..., Any])
 
 _KINDS = {"put": KIND_PUT, "del": KIND_DELETE, "batch": KIND_BATCH}
 
@@ -333,7 +332,7 @@ class Database(SearchMixin):
             "op": encode_op_payload(row_op or op),
         }
         change = None
-        if changed:
+        if changed and self._subscriptions:  # only built when someone listens
             node = self._node(state) if state.exists else None
             kind = "put" if state.exists else "delete"
             change = Change(node_id, state.type, kind, node, op["o"], local)
