@@ -821,6 +821,7 @@ class Database(SearchMixin):
         patch.update(old.data)
         return self._put(id, patch, type_name=old.type, internal=True)
 
+    @measured("as_of")
     def as_of(self, when: datetime | float | int) -> Snapshot:
         """A read-only view of the database as it was at `when`."""
         if isinstance(when, datetime):
@@ -877,6 +878,7 @@ class Database(SearchMixin):
 
     # -- replication -------------------------------------------------------------------
 
+    @measured("version_vector")
     def version_vector(self) -> dict[str, int]:
         """peer id -> highest sequence number applied from it."""
         with self._lock:
@@ -1073,6 +1075,7 @@ class Database(SearchMixin):
             with self._lock:
                 self._store.unpin(names)
 
+    @measured("backups")
     def backups(self, dest: str | os.PathLike[str]) -> builtins.list[Backup]:
         """The backups in `dest`, oldest first (interrupted ones marked incomplete)."""
         return list_backups(dest)
