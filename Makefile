@@ -35,7 +35,10 @@ notebooks: $(STAMP)
 test: lint typecheck pytest notebooks
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python bench/bench_engine.py
+	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_mesh.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
