@@ -94,6 +94,71 @@ if TYPE_CHECKING:
 log = logging.getLogger("pluresdb_lab")
 
 BULK_ROWS = 1024  # a batch of new nodes at least this big becomes its own segment
+FRESH_RUN_ROWS = 256  # ops from peers that create this many new nodes: one segment
+_NEW_ROWS = pa.schema(
+    [("id", pa.string()), ("type", pa.string()), ("data", pa.string()), ("vector", pa.binary())]
+)
+
+
+class _CreationRun:
+    """Consecutive ops from peers that only create nodes: gathered to store at once."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.ids: set[str] = set()
+        self.rows = 0
+
+    def add(self, op: Op) -> None:
+        self.ops.append(op)
+        if op["k"] == "put":
+            self.ids.add(op["i"])
+            self.rows += 1
+        else:
+            self.ids.update(op["_t"].column("id").to_pylist())
+            self.rows += op["_t"].num_rows
+
+    def clear(self) -> None:
+        self.ops.clear()
+        self.ids.clear()
+        self.rows = 0
+
+    def table(self) -> tuple[pa.Table, pa.Array, pa.Array, pa.Array]:
+        """The rows, and each row's origin, seq and clock."""
+        parts: list[pa.Table] = []
+        puts: list[Op] = []
+        sizes: list[int] = []
+
+        def close_puts() -> None:
+            if puts:
+                parts.append(
+                    pa.table(
+                        {
+                            "id": [p["i"] for p in puts],
+                            "type": [p.get("t") for p in puts],
+                            "data": [json.dumps(p["p"], separators=(",", ":")) for p in puts],
+                            "vector": [p.get("v") for p in puts],
+                        },
+                        schema=_NEW_ROWS,
+                    )
+                )
+                puts.clear()
+
+        for op in self.ops:
+            if op["k"] == "put":
+                puts.append(op)
+                sizes.append(1)
+            else:
+                close_puts()
+                parts.append(op["_t"].select(_NEW_ROWS.names).cast(_NEW_ROWS))
+                sizes.append(op["_t"].num_rows)
+        close_puts()
+        repeat = pa.array(np.repeat(np.arange(len(self.ops)), sizes))
+        origins = pa.array([op["o"] for op in self.ops], pa.string()).take(repeat)
+        seqs = pa.array([op["s"] for op in self.ops], pa.int64()).take(repeat)
+        hlcs = pa.array([op["h"] for op in self.ops], pa.int64()).take(repeat)
+        return pa.concat_tables(parts), origins, seqs, hlcs
+
+
 EDGE_FIELDS = ("from", "to", "label")
 Direction = Literal["out", "in", "both"]
 
@@ -447,19 +512,35 @@ class Database(SearchMixin):
         )
 
     def _bulk_insert(self, fresh: pa.Table, op: Op) -> None:
-        """New nodes, all at once, as one segment: no Python work per row."""
+        """New nodes of one batch op, all at once, as one segment."""
+        n = fresh.num_rows
+        self._insert_new(
+            fresh,
+            constant(op["o"], n, pa.string()),
+            constant(op["s"], n, pa.int64()),
+            constant(op["h"], n, pa.int64()),
+        )
+        self._announce(op, fresh)
+
+    def _insert_new(
+        self, fresh: pa.Table, origins: pa.Array, seqs: pa.Array, hlcs: pa.Array
+    ) -> None:
+        """Rows that create nodes unknown here, written by ops that saw nothing before
+        them (ctr 1, no deps), stored as one L0 segment without Python work per row.
+        Each row keeps its op's origin, seq and clock, so `ops_since` can rebuild it."""
         n = fresh.num_rows
         now = time.time()
+        written = pc.divide(pc.cast(pc.shift_right(hlcs, 16), pa.float64()), pa.scalar(1000.0))
         table = pa.table(
             {
                 "id": fresh.column("id"),
                 "rev": constant(1, n, pa.int64()),
                 "version": constant(1, n, pa.int64()),
                 "time": constant(now, n, pa.float64()),
-                "written": constant(hlc_seconds(op["h"]), n, pa.float64()),
-                "origin": constant(op["o"], n, pa.string()),
-                "seq": constant(op["s"], n, pa.int64()),
-                "hlc": constant(op["h"], n, pa.int64()),
+                "written": written,
+                "origin": origins,
+                "seq": seqs,
+                "hlc": hlcs,
                 "ctr": constant(1, n, pa.int64()),
                 "kind": constant(KIND_BATCH, n, pa.int8()),
                 "changed": constant(True, n, pa.bool_()),
@@ -473,13 +554,20 @@ class Database(SearchMixin):
             },
             schema=SCHEMA,
         )
-        self._vv[op["o"]] = max(self._vv.get(op["o"], 0), op["s"])
-        self._clock.observe(op["h"])
+        tops = table.group_by("origin").aggregate([("seq", "max"), ("hlc", "max")])
+        for top in tops.to_pylist():
+            self._vv[top["origin"]] = max(self._vv.get(top["origin"], 0), top["seq_max"])
+            self._clock.observe(top["hlc_max"])
+        self._learn_dims(table)
         self._store.bytes_ingested += fresh.column("data").nbytes
         self._store.add_segment(table, self._saved_state())
         if self._counts is not None:
             for entry in pc.value_counts(fresh.column("type")).to_pylist():
                 self._counts[entry["values"]] += entry["counts"]
+        edges = table.filter(pc.equal(table.column("type"), EDGE_TYPE))
+        if self._adjacency is not None and edges.num_rows:
+            for row in edges.select(["id", "data"]).to_pylist():
+                self._edge_index(row["id"], json.loads(row["data"]), add=True)
         if self._subscriptions:
             self._notify(
                 [
@@ -488,13 +576,21 @@ class Database(SearchMixin):
                         r["type"],
                         "put",
                         node_from_row(r),
-                        op["o"],
-                        op["o"] == self.peer_id,
+                        r["origin"],
+                        r["origin"] == self.peer_id,
                     )
                     for r in table.to_pylist()
                 ]
             )
-        self._announce(op, fresh)
+
+    def _learn_dims(self, table: pa.Table) -> None:
+        """The first vector stored for a type fixes that type's dimension."""
+        with_vectors = table.filter(pc.is_valid(table.column("vector")))
+        if not with_vectors.num_rows:
+            return
+        firsts = with_vectors.group_by("type", use_threads=False).aggregate([("vector", "first")])
+        for row in firsts.to_pylist():
+            self._dims.setdefault(row["type"] or "", len(row["vector_first"]) // 4)
 
     def _apply_batch_rows(self, op: Op, batch: pa.Table, now: float, *, local: bool) -> None:
         changes: list[Change] = []
@@ -913,18 +1009,67 @@ class Database(SearchMixin):
                         waiting[seq] = dict(op)
                         if op["k"] == "batch":
                             waiting[seq]["_t"] = batches[id(op)]
+            ready: list[Op] = []
             for origin in list(self._pending):
                 waiting = self._pending[origin]
-                while (nxt := self._vv.get(origin, 0) + 1) in waiting:
-                    op = waiting.pop(nxt)
-                    self._clock.observe(op["h"])
-                    self._apply(op, time.time(), log_it=True, remote=True)
-                    applied += 1
+                nxt = self._vv.get(origin, 0) + 1
+                while nxt in waiting:
+                    ready.append(waiting.pop(nxt))
+                    nxt += 1
                 if not waiting:
                     del self._pending[origin]
+            self._apply_ready(ready)
+            applied = len(ready)
             self._after_write()
         self._store.commit_all()
         return applied
+
+    def _apply_ready(self, ready: builtins.list[Op]) -> None:
+        """Apply peers' ops whose predecessors are all here, in order. Runs of ops that
+        only create nodes unknown here (a catch-up, typically) are stored together as
+        one segment; everything else goes through the merge one op at a time."""
+        run = _CreationRun()
+        for op in ready:
+            if self._creates_only(op, run):
+                run.add(op)
+                continue
+            self._settle(run)
+            self._clock.observe(op["h"])
+            self._apply(op, time.time(), log_it=True, remote=True)
+        self._settle(run)
+
+    def _creates_only(self, op: Op, run: _CreationRun) -> bool:
+        """Whether the op only creates nodes unknown here, each its first write with
+        nothing seen before (so the merge would just copy it)."""
+        if op["k"] == "put":
+            return (
+                op["c"] == 1
+                and not op["d"]
+                and op["i"] not in run.ids
+                and not self._store.has(op["i"])
+            )
+        batch = op.get("_t")
+        if op["k"] != "batch" or batch is None:
+            return False
+        ids = batch.column("id")
+        return bool(
+            pc.all(pc.equal(batch.column("ctr"), 1)).as_py()
+            and pc.all(pc.equal(pc.binary_length(batch.column("deps")), 0)).as_py()
+            and not self._store.ids_present(ids).any()
+            and run.ids.isdisjoint(ids.to_pylist())
+        )
+
+    def _settle(self, run: _CreationRun) -> None:
+        if run.rows >= FRESH_RUN_ROWS:
+            rows, origins, seqs, hlcs = run.table()
+            self._insert_new(rows, origins, seqs, hlcs)
+            for op in run.ops:
+                self._announce(op, op.get("_t"))
+        else:
+            for op in run.ops:
+                self._clock.observe(op["h"])
+                self._apply(op, time.time(), log_it=True, remote=True)
+        run.clear()
 
     def _apply(self, op: Op, now: float, *, log_it: bool, remote: bool = False) -> None:
         """Apply one op (from a peer, or replayed from the WAL)."""

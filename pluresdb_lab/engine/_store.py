@@ -497,6 +497,12 @@ class Store:
         self._current = (self._generation, result)
         return result
 
+    def has(self, node_id: str) -> bool:
+        """Whether any version of the node is stored."""
+        return node_id in self._mem_rows or any(
+            segment.newest(node_id) is not None for segment in self.segments
+        )
+
     def ids_present(self, ids: pa.Array) -> np.ndarray[Any, np.dtype[np.bool_]]:
         """Which of `ids` have any stored version."""
         found = np.zeros(len(ids), dtype=bool)
