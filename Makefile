@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_search.py
 	$(BIN)/python bench/bench_mesh.py
+	$(BIN)/python bench/bench_server.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluresdb_lab import errors
 from pluresdb_lab._database import Database
@@ -19,6 +19,9 @@ from pluresdb_lab.engine import (
     restore_backup,
     verify_backup,
 )
+
+if TYPE_CHECKING:
+    from pluresdb_lab.client import RemoteDatabase
 
 __version__ = "0.1.0"
 MEMORY = ":memory:"
@@ -48,20 +51,39 @@ def default_path() -> Path:
     return Path(base) / "pluresdb-lab" / "default"
 
 
-def connect(target: str | os.PathLike[str] | None = None, **options: Any) -> Database:
+def connect(
+    target: str | os.PathLike[str] | None = None, **options: Any
+) -> Database | RemoteDatabase:
     """Open a database.
 
     Args:
-        target: a folder (durable, single writer), ":memory:" (nothing on disk), or
-            None for the default folder (`default_path()`).
+        target: a folder (durable, single writer), ":memory:" (nothing on disk), an
+            http(s):// URL of a server's API, or None: the server's database inside a
+            kernel of a Jupyter server running the extension (PLURESDB_URL and
+            PLURESDB_TOKEN are set), else the default folder (`default_path()`).
         **options: `fsync` ("always", "interval" or "off"), `retention` (seconds of
-            history kept by compaction; None keeps all), `max_node_bytes`.
+            history kept by compaction; None keeps all), `max_node_bytes`; for a URL,
+            `token` and `timeout`.
 
     Returns:
-        A Database, usable as a context manager.
+        A Database or RemoteDatabase, usable as a context manager.
     """
+    if target is None and os.environ.get("PLURESDB_URL"):
+        target = os.environ["PLURESDB_URL"]
+        options.setdefault("token", os.environ.get("PLURESDB_TOKEN"))
+    if isinstance(target, str) and target.startswith(("http://", "https://")):
+        from pluresdb_lab.client import RemoteDatabase
+
+        return RemoteDatabase(target, **options)
     if target is None:
         return Database(default_path(), **options)
     if isinstance(target, str) and target == MEMORY:
         return Database(None, **options)
     return Database(target, **options)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """The Jupyter server extension of this package (imported only by a server)."""
+    from pluresdb_lab.server.app import PluresDBApp
+
+    return [{"module": "pluresdb_lab.server.app", "app": PluresDBApp}]

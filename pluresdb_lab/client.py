@@ -1,0 +1,682 @@
+"""RemoteDatabase: the embedded Database's API over a PluresDB server's REST API.
+
+Calls go through one pooled `httpx.Client`; tables travel as Arrow IPC, replication
+ops as msgpack. An error reply raises the same `pluresdb_lab.errors` class the
+server's engine raised, so code cannot tell a remote database from an embedded one.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote
+
+import httpx
+import msgpack
+import numpy as np
+import pyarrow as pa
+
+from pluresdb_lab import _wire, errors
+from pluresdb_lab.engine import (
+    Backup,
+    Change,
+    CompactionReport,
+    Conflict,
+    LevelStats,
+    Node,
+    StorageStats,
+    Subscription,
+    Version,
+)
+from pluresdb_lab.engine._graph import Hop
+from pluresdb_lab.engine._search_api import SearchHit, SearchResult, VectorHit
+from pluresdb_lab.mesh import PeerIdentity, PeerInfo, SnapshotInfo
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Progress = Callable[[int, int], object]
+
+
+def _error_from(response: httpx.Response) -> errors.PluresDBError:
+    """The exception an error reply stands for."""
+    try:
+        body = response.json()
+        name, message = body["error"], body["message"]
+    except (ValueError, KeyError, TypeError):
+        return errors.RemoteError(f"HTTP {response.status_code}: {response.text[:500]}")
+    cls = getattr(errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, errors.PluresDBError):
+        return cls(message)
+    return errors.RemoteError(f"HTTP {response.status_code}: {message}")
+
+
+def _no_progress(progress: Progress | None) -> None:
+    if progress is not None:
+        raise errors.InvalidDataError(
+            "progress callbacks are not available over HTTP; the call returns when done"
+        )
+
+
+def _when(when: datetime | float | int) -> str:
+    if isinstance(when, datetime):
+        return str(when.timestamp())
+    if isinstance(when, (int, float)) and not isinstance(when, bool):
+        return str(float(when))
+    raise errors.InvalidDataError(
+        f"as_of() takes a datetime or epoch seconds, got {type(when).__name__}"
+    )
+
+
+class RemoteDatabase:
+    """A database served by `pluresdb serve` or the Jupyter extension.
+
+    Args:
+        url: the API base URL (`.../pluresdb/api/`).
+        token: the server's token (sent as `Authorization: token ...`).
+        timeout: seconds a call may take.
+    """
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 300.0) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        headers = {"Authorization": f"token {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._feeds: set[_Feed] = set()
+        info = self._json("GET", "")
+        self.peer_id: str = info["peer_id"]
+        self.path = None if info["path"] is None else Path(info["path"])
+        self.fsync: str = info["fsync"]
+        self.max_node_bytes: int = info["max_node_bytes"]
+        self.closed = False
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _send(self, method: str, route: str, **kwargs: Any) -> httpx.Response:
+        if getattr(self, "closed", False):
+            raise errors.DatabaseClosedError(
+                "this remote database is closed; connect again with pluresdb_lab.connect()"
+            )
+        response = self._http.request(method, route, **kwargs)
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response
+
+    def _json(self, method: str, route: str, **kwargs: Any) -> Any:
+        return self._send(method, route, **kwargs).json()
+
+    @staticmethod
+    def _node_route(node_id: str, tail: str = "") -> str:
+        if not isinstance(node_id, str) or not node_id:
+            raise errors.InvalidIdError(f"a node id is a non-empty string, got {node_id!r}")
+        return f"node/{quote(node_id, safe='')}{tail}"
+
+    def _table(self, route: str, **kwargs: Any) -> pa.Table:
+        headers = {"Accept": _wire.ARROW}
+        return _wire.table_from_ipc(self._send("GET", route, headers=headers, **kwargs).content)
+
+    @functools.cached_property
+    def mesh(self) -> RemoteMesh:
+        """The server's mesh: peers, links and snapshots of the served database."""
+        return RemoteMesh(self)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> RemoteDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<pluresdb_lab.RemoteDatabase {self.url} peer={self.peer_id}>"
+
+    def close(self) -> None:
+        """Stop change feeds and close the HTTP connections. Closing twice is harmless."""
+        if self.closed:
+            return
+        for feed in list(self._feeds):
+            feed.stop()
+        self.closed = True
+        self._http.close()
+
+    # -- nodes -------------------------------------------------------------------------
+
+    def put(
+        self,
+        id: str,
+        data: dict[str, Any],
+        *,
+        type: str | None = None,
+        vector: Sequence[float] | np.ndarray[Any, Any] | None = None,
+    ) -> Node:
+        """Merge `data` into node `id` (None deletes a field); returns the node."""
+        if isinstance(vector, np.ndarray):
+            vector = vector.tolist()
+        body = {"data": data, "type": type, "vector": vector}
+        try:
+            content = _wire.dumps(body)
+        except (TypeError, ValueError) as exc:
+            raise errors.InvalidDataError(f"node data must be JSON: {exc}") from None
+        return _wire.node_from_json(self._json("PUT", self._node_route(id), content=content))
+
+    def put_many(
+        self,
+        records: Iterable[dict[str, Any]] | pd.DataFrame | pa.Table,
+        *,
+        type: str | None = None,
+        id_field: str = "id",
+        vector_field: str | None = None,
+    ) -> int:
+        """Write many nodes in one operation (tables travel as Arrow IPC); returns how many."""
+        params = {k: v for k, v in (("type", type), ("vector_field", vector_field)) if v}
+        params["id_field"] = id_field
+        if not isinstance(records, pa.Table) and hasattr(records, "to_dict"):
+            records = pa.Table.from_pandas(records, preserve_index=False)
+        if isinstance(records, pa.Table):
+            headers = {"Content-Type": _wire.ARROW}
+            body = _wire.table_to_ipc(records)
+        else:
+            headers = {"Content-Type": _wire.JSON}
+            try:
+                body = _wire.dumps(list(records)).encode()
+            except (TypeError, ValueError) as exc:
+                raise errors.InvalidDataError(f"records must be JSON: {exc}") from None
+        reply = self._json("POST", "nodes", content=body, headers=headers, params=params)
+        return int(reply["written"])
+
+    def get(self, id: str) -> Node | None:
+        """The node with this id, or None."""
+        try:
+            return _wire.node_from_json(self._json("GET", self._node_route(id)))
+        except errors.NotFoundError:
+            return None
+
+    def get_many(self, ids: Iterable[str]) -> list[Node | None]:
+        """Nodes for `ids`, in the same order, None where absent."""
+        if isinstance(ids, (str, bytes)):
+            raise errors.InvalidDataError("get_many() takes a list of ids; use get() for one id")
+        reply = self._json("POST", "nodes/get", json={"ids": list(ids)})
+        return [_wire.maybe_node(n) for n in reply["nodes"]]
+
+    def delete(self, id: str) -> bool:
+        """Delete node `id` and its edges; False when there was no such node."""
+        return bool(self._json("DELETE", self._node_route(id))["deleted"])
+
+    def count(self, type: str | None = None) -> int:
+        """How many nodes (of one type, when given) exist."""
+        return int(self._json("GET", "nodes/count", params=_only(type=type))["count"])
+
+    def types(self) -> dict[str | None, int]:
+        """Node count per type (None for untyped nodes)."""
+        return _wire.types_from_json(self._json("GET", "types")["types"])
+
+    def list(self, type: str | None = None, limit: int = 100, offset: int = 0) -> list[Node]:
+        """Nodes sorted by id, `limit` of them from `offset`."""
+        params = _only(type=type, limit=limit, offset=offset)
+        return [_wire.node_from_json(n) for n in self._json("GET", "nodes", params=params)["nodes"]]
+
+    # -- edges -------------------------------------------------------------------------
+
+    def link(self, src: str, dst: str, label: str, data: dict[str, Any] | None = None) -> Node:
+        """Create (or update) the edge `src -[label]-> dst`; both nodes must exist."""
+        body = {"src": src, "dst": dst, "label": label, "data": data}
+        return _wire.node_from_json(self._json("POST", "edges", content=_wire.dumps(body)))
+
+    def unlink(self, src: str, dst: str, label: str) -> bool:
+        """Remove the edge `src -[label]-> dst`; False when there was none."""
+        params = {"src": src, "dst": dst, "label": label}
+        return bool(self._json("DELETE", "edges", params=params)["deleted"])
+
+    def neighbors(
+        self, id: str, label: str | None = None, direction: str = "out"
+    ) -> builtins.list[Node]:
+        """Nodes one edge away from `id`, sorted by id."""
+        route = self._node_route(id, "/neighbors")
+        reply = self._json("GET", route, params=_only(label=label, direction=direction))
+        return [_wire.node_from_json(n) for n in reply["nodes"]]
+
+    # -- history -----------------------------------------------------------------------
+
+    def history(self, id: str) -> builtins.list[Version]:
+        """Every visible version of node `id`, oldest first."""
+        reply = self._json("GET", self._node_route(id, "/history"))
+        return [_wire.version_from_json(v) for v in reply["versions"]]
+
+    def restore(self, id: str, version: int) -> Node:
+        """Make version `version` of node `id` current again (as a new version)."""
+        route = self._node_route(id, "/restore")
+        return _wire.node_from_json(self._json("POST", route, json={"version": version}))
+
+    def as_of(self, when: datetime | float | int) -> RemoteSnapshot:
+        """A read-only view of the database as it was at `when`."""
+        return RemoteSnapshot(self, _when(when))
+
+    # -- changes -----------------------------------------------------------------------
+
+    def subscribe(
+        self, callback: Callable[[Change], None], *, id: str | None = None, type: str | None = None
+    ) -> Subscription:
+        """Call `callback(change)` (on a feed thread) after every matching change."""
+        if not callable(callback):
+            raise errors.InvalidDataError("subscribe() needs a callable")
+        feed = _Feed(self, callback, _only(id=id, type=type))
+        self._feeds.add(feed)
+        feed.start()
+        return Subscription(callback, id, type, lambda _: feed.stop())
+
+    # -- analytics ---------------------------------------------------------------------
+
+    def to_arrow(self, type: str | None = None) -> pa.Table:
+        """Current nodes as an Arrow table (sent as Arrow IPC)."""
+        return self._table("table", params=_only(type=type))
+
+    def to_pandas(self, type: str | None = None) -> pd.DataFrame:
+        """`to_arrow(type)` as a pandas DataFrame."""
+        frame: pd.DataFrame = self.to_arrow(type).to_pandas()
+        return frame
+
+    def sql(
+        self, query: str, params: builtins.list[Any] | dict[str, Any] | None = None
+    ) -> pa.Table:
+        """Run SQL (DuckDB) on the server; the result comes back as Arrow IPC."""
+        return _sql(self, query, params, {})
+
+    # -- indexes, search, queries, graph -----------------------------------------------
+
+    def create_index(
+        self,
+        kind: str,
+        *,
+        name: str | None = None,
+        type: str | None = None,
+        fields: str | Sequence[str] | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Create and build an index on the server; returns its description."""
+        body = {"kind": kind, "name": name, "type": type, "fields": fields, "params": params}
+        described: dict[str, Any] = self._json("POST", "indexes", content=_wire.dumps(body))
+        return described
+
+    def drop_index(self, name: str) -> None:
+        """Remove an index and its saved files."""
+        self._send("DELETE", f"indexes/{quote(name, safe='')}")
+
+    def indexes(self) -> builtins.list[dict[str, Any]]:
+        """Every index: definition, entries, build time, memory, queries, latencies."""
+        found: builtins.list[dict[str, Any]] = self._json("GET", "indexes")["indexes"]
+        return found
+
+    def search(
+        self,
+        text: str,
+        *,
+        fields: Sequence[str] | dict[str, float] | None = None,
+        type: str | None = None,
+        facets: Sequence[Any] | None = None,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+    ) -> SearchResult:
+        """BM25 text search on the server."""
+        body = {
+            "text": text,
+            "fields": fields,
+            "type": type,
+            "facets": facets,
+            "filter": filter,
+            "limit": limit,
+        }
+        reply = self._json("POST", "search", content=_wire.dumps(body))
+        hits = [
+            SearchHit(h["id"], h["score"], h["snippet"], _wire.node_from_json(h["node"]))
+            for h in reply["hits"]
+        ]
+        return SearchResult(hits, reply["total"], reply["facets"])
+
+    def vector_search(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        filter: dict[str, Any] | None = None,
+        index: str | None = None,
+    ) -> builtins.list[VectorHit]:
+        """The k nodes nearest to `query` (a vector, a node id, or text)."""
+        if isinstance(query, np.ndarray):
+            query = query.tolist()
+        body = {"query": query, "k": k, "filter": filter, "index": index}
+        reply = self._json("POST", "vector-search", content=_wire.dumps(body))
+        return [
+            VectorHit(h["id"], h["score"], _wire.node_from_json(h["node"])) for h in reply["hits"]
+        ]
+
+    def query(self, spec: dict[str, Any]) -> pa.Table:
+        """Run a query spec on the server; the result comes back as Arrow IPC."""
+        headers = {"Accept": _wire.ARROW, "Content-Type": _wire.JSON}
+        response = self._send("POST", "query", content=_wire.dumps(spec), headers=headers)
+        return _wire.table_from_ipc(response.content)
+
+    def explain(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """How the server would run a query spec (which index serves it)."""
+        plan: dict[str, Any] = self._json("POST", "explain", content=_wire.dumps(spec))
+        return plan
+
+    def traverse(
+        self, start: str, depth: int, label: str | None = None, direction: str = "out"
+    ) -> builtins.list[Hop]:
+        """Nodes within `depth` edges of `start` (breadth first)."""
+        params = _only(depth=depth, label=label, direction=direction)
+        reply = self._json("GET", self._node_route(start, "/traverse"), params=params)
+        return [Hop(h["id"], h["depth"], h["parent"]) for h in reply["hops"]]
+
+    def shortest_path(
+        self, a: str, b: str, *, label: str | None = None, direction: str = "out"
+    ) -> builtins.list[str] | None:
+        """Ids on a shortest path from a to b, or None if unreachable."""
+        params = _only(a=a, b=b, label=label, direction=direction)
+        path: builtins.list[str] | None = self._json("GET", "path", params=params)["path"]
+        return path
+
+    def degree(self, id: str, *, label: str | None = None, direction: str = "both") -> int:
+        """How many edges touch node `id`."""
+        params = _only(label=label, direction=direction)
+        return int(self._json("GET", self._node_route(id, "/degree"), params=params)["degree"])
+
+    # -- replication and conflicts -----------------------------------------------------
+
+    def version_vector(self) -> dict[str, int]:
+        """peer id -> highest sequence number applied from it."""
+        return dict(self._json("GET", "version-vector")["version_vector"])
+
+    def ops_since(self, version_vector: dict[str, int] | None = None) -> builtins.list[Any]:
+        """Every op the server holds that `version_vector` does not cover."""
+        body = msgpack.packb({"since": version_vector}, use_bin_type=True)
+        response = self._send("POST", "ops", content=body, headers={"Content-Type": _wire.MSGPACK})
+        ops: builtins.list[Any] = msgpack.unpackb(response.content, raw=False)
+        return ops
+
+    def apply_ops(self, ops: Iterable[dict[str, Any]]) -> int:
+        """Apply ops from peers on the server; returns how many were applied now."""
+        if isinstance(ops, (dict, str, bytes)) or not isinstance(ops, Iterable):
+            raise errors.InvalidOpError(f"apply_ops() takes a list of ops, got {ops!r:.60}")
+        body = msgpack.packb(list(ops), use_bin_type=True)
+        headers = {"Content-Type": _wire.MSGPACK}
+        return int(self._json("PUT", "ops", content=body, headers=headers)["applied"])
+
+    def conflicts(self, id: str | None = None) -> builtins.list[Conflict]:
+        """Concurrent writes that last-writer-wins resolved, with both sides."""
+        reply = self._json("GET", "conflicts", params=_only(id=id))
+        return [_wire.conflict_from_json(c) for c in reply["conflicts"]]
+
+    def resolve_conflict(self, conflict_id: str, choose: str = "winner") -> Node:
+        """Settle a conflict by writing the chosen side's value ("winner" or "loser")."""
+        route = f"conflicts/{quote(conflict_id, safe='')}/resolve"
+        return _wire.node_from_json(self._json("POST", route, json={"choose": choose}))
+
+    # -- storage -----------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the server's memtable into a segment now."""
+        self._send("POST", "storage/flush")
+
+    def storage_stats(self) -> StorageStats:
+        """Sizes, levels and amplification of the server's storage, measured now."""
+        body = self._json("GET", "storage")
+        body["levels"] = [LevelStats(**level) for level in body["levels"]]
+        return StorageStats(**body)
+
+    def compact(
+        self, level: int | None = None, *, progress: Progress | None = None
+    ) -> CompactionReport:
+        """Compact the server's storage now (None: a full compaction)."""
+        _no_progress(progress)
+        return CompactionReport(**self._json("POST", "storage/compact", json={"level": level}))
+
+    def backup(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        incremental: bool = False,
+        progress: Progress | None = None,
+    ) -> Backup:
+        """Back the database up into the folder `dest` on the server's machine."""
+        _no_progress(progress)
+        body = {"dest": str(dest), "incremental": incremental}
+        return _wire.backup_from_json(self._json("POST", "backups", json=body))
+
+    def backups(self, dest: str | os.PathLike[str]) -> builtins.list[Backup]:
+        """The backups in `dest` (on the server's machine), oldest first."""
+        reply = self._json("GET", "backups", params={"dest": str(dest)})
+        return [_wire.backup_from_json(b) for b in reply["backups"]]
+
+    def import_file(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,
+        *,
+        type: str | None = None,
+        id_field: str | None = None,
+        mapping: dict[str, str | None] | None = None,
+        progress: Progress | None = None,
+    ) -> int:
+        """Import a file on the server's machine, all or nothing; returns nodes written."""
+        _no_progress(progress)
+        body = {
+            "path": str(path),
+            "format": format,
+            "type": type,
+            "id_field": id_field,
+            "mapping": mapping,
+        }
+        return int(self._json("POST", "import", json=body)["imported"])
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        format: str | None = None,
+        *,
+        type: str | None = None,
+        query: str | None = None,
+    ) -> int:
+        """Export nodes (or a SQL result) to a file on the server's machine; returns rows."""
+        body = {"path": str(path), "format": format, "type": type, "query": query}
+        return int(self._json("POST", "export", json=body)["exported"])
+
+
+class RemoteSnapshot:
+    """A read-only view of a remote database as it was at a moment (`as_of`)."""
+
+    def __init__(self, db: RemoteDatabase, when: str) -> None:
+        self._db = db
+        self._when = when
+        self.time = datetime.fromtimestamp(float(when), UTC)
+
+    def get(self, id: str) -> Node | None:
+        try:
+            reply = self._db._json("GET", self._db._node_route(id), params={"as_of": self._when})
+        except errors.NotFoundError:
+            return None
+        return _wire.node_from_json(reply)
+
+    def list(
+        self, type: str | None = None, limit: int = 100, offset: int = 0
+    ) -> builtins.list[Node]:
+        params = _only(type=type, limit=limit, offset=offset, as_of=self._when)
+        return [
+            _wire.node_from_json(n) for n in self._db._json("GET", "nodes", params=params)["nodes"]
+        ]
+
+    def count(self, type: str | None = None) -> int:
+        params = _only(type=type, as_of=self._when)
+        return int(self._db._json("GET", "nodes/count", params=params)["count"])
+
+    def types(self) -> dict[str | None, int]:
+        return _wire.types_from_json(
+            self._db._json("GET", "types", params={"as_of": self._when})["types"]
+        )
+
+    def to_arrow(self, type: str | None = None) -> pa.Table:
+        return self._db._table("table", params=_only(type=type, as_of=self._when))
+
+    def to_pandas(self, type: str | None = None) -> pd.DataFrame:
+        frame: pd.DataFrame = self.to_arrow(type).to_pandas()
+        return frame
+
+    def sql(
+        self, query: str, params: builtins.list[Any] | dict[str, Any] | None = None
+    ) -> pa.Table:
+        return _sql(self._db, query, params, {"as_of": self._when})
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise errors.ReadOnlyError(
+            "this is a read-only view of the database at a past moment; write to the "
+            "database itself (use db.restore to bring back an old version)"
+        )
+
+    put = put_many = delete = link = unlink = restore = _read_only
+
+
+class RemoteMesh:
+    """The mesh of a served database, with the calls of `pluresdb_lab.mesh.Mesh`."""
+
+    def __init__(self, db: RemoteDatabase) -> None:
+        self._db = db
+
+    @property
+    def identity(self) -> PeerIdentity:
+        """The served database's peer id and public key."""
+        info = self._db._json("GET", "mesh")
+        return PeerIdentity(info["peer_id"], info["public_key"])
+
+    @property
+    def paused(self) -> bool:
+        return bool(self._db._json("GET", "mesh")["paused"])
+
+    def peers(self) -> builtins.list[PeerInfo]:
+        """Every link with its state and counters."""
+        found: builtins.list[PeerInfo] = self._db._json("GET", "mesh")["peers"]
+        return found
+
+    def connect(self, url: str, *, peer_id: str | None = None) -> None:
+        """Have the server keep a link to the peer at `url`."""
+        self._db._send("POST", "mesh/peers", json={"url": url, "peer_id": peer_id})
+
+    def disconnect(self, peer_id: str) -> None:
+        """Have the server close its links to `peer_id`."""
+        self._db._send("DELETE", "mesh/peers", params={"peer_id": peer_id})
+
+    def sync(self, peer_id: str | None = None) -> None:
+        """Run a sync round with one peer, or all."""
+        self._db._send("POST", "mesh/sync", json={"peer_id": peer_id})
+
+    def pause(self) -> None:
+        self._db._send("PUT", "mesh", json={"paused": True})
+
+    def resume(self) -> None:
+        self._db._send("PUT", "mesh", json={"paused": False})
+
+    def logs(self, limit: int = 200, level: str | None = None) -> builtins.list[dict[str, Any]]:
+        """The newest mesh log entries."""
+        params = _only(limit=limit, level=level)
+        entries: builtins.list[dict[str, Any]] = self._db._json("GET", "mesh/logs", params=params)[
+            "entries"
+        ]
+        return entries
+
+    def snapshot(self) -> SnapshotInfo:
+        """Take a snapshot on the server now."""
+        info: SnapshotInfo = self._db._json("POST", "mesh/snapshots")
+        return info
+
+    def snapshots(self) -> builtins.list[SnapshotInfo]:
+        found: builtins.list[SnapshotInfo] = self._db._json("GET", "mesh/snapshots")["snapshots"]
+        return found
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self._db._send("DELETE", "mesh/snapshots", params={"id": snapshot_id})
+
+
+class _Feed:
+    """The server's change feed (server-sent events) read on a thread into a callback."""
+
+    def __init__(
+        self, db: RemoteDatabase, callback: Callable[[Change], None], params: dict[str, str]
+    ) -> None:
+        self._db = db
+        self._callback = callback
+        self._params = params
+        self._ready = threading.Event()
+        self._failure: errors.PluresDBError | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="pluresdb-feed", daemon=True)
+
+    def start(self) -> None:
+        """Start reading; returns once the server's subscription is in place."""
+        self._thread.start()
+        self._ready.wait(30)
+        if self._failure is not None:
+            raise self._failure
+        if not self._ready.is_set():
+            self.stop()
+            raise errors.RemoteError("the change feed did not start within 30 s")
+
+    def _run(self) -> None:
+        timeout = httpx.Timeout(10.0, read=None)
+        try:
+            with self._db._http.stream(
+                "GET", "changes", params=self._params, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._failure = _error_from(response)
+                    return
+                self._read(response)
+        except httpx.HTTPError as exc:
+            if not self._stopped:
+                self._failure = errors.RemoteError(f"the change feed broke: {exc}")
+        finally:
+            self._ready.set()
+            self._db._feeds.discard(self)
+
+    def _read(self, response: httpx.Response) -> None:
+        event = ""
+        for line in response.iter_lines():
+            if self._stopped:
+                return
+            if line.startswith("event: "):
+                event = line[len("event: ") :]
+            elif line.startswith("data: "):
+                if event == "ready":
+                    self._ready.set()
+                elif event == "change":
+                    self._callback(_wire.change_from_json(json.loads(line[len("data: ") :])))
+
+    def stop(self) -> None:
+        """Stop delivering now; the thread ends at the server's next event or keepalive."""
+        self._stopped = True
+        self._db._feeds.discard(self)
+
+
+def _only(**params: Any) -> dict[str, str]:
+    """Query parameters, leaving out those that are None."""
+    return {k: str(v) for k, v in params.items() if v is not None}
+
+
+def _sql(
+    db: RemoteDatabase,
+    query: str,
+    params: builtins.list[Any] | dict[str, Any] | None,
+    where: dict[str, str],
+) -> pa.Table:
+    if not isinstance(query, str):
+        raise errors.InvalidDataError("sql() needs a query string")
+    body = _wire.dumps({"query": query, "params": params})
+    headers = {"Accept": _wire.ARROW, "Content-Type": _wire.JSON}
+    response = db._send("POST", "sql", content=body, headers=headers, params=where)
+    return _wire.table_from_ipc(response.content)

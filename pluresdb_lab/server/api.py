@@ -1,0 +1,123 @@
+"""The base of every REST handler: Jupyter auth, engine calls off the loop, JSON/Arrow replies."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import pyarrow as pa
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+from tornado.ioloop import IOLoop
+
+from pluresdb_lab import _wire, errors
+from pluresdb_lab._database import Database
+from pluresdb_lab.engine import Snapshot
+from pluresdb_lab.server.errors import ApiError, bad_request
+
+T = TypeVar("T")
+
+
+class ApiHandler(ExtensionHandlerMixin, APIHandler):
+    """A handler of `{base_url}pluresdb/api/...` bound to one Database."""
+
+    auth_resource = "pluresdb"
+
+    def initialize(self, name: str, db: Database) -> None:
+        super().initialize(name)
+        self.db = db
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run an engine call in a worker thread; its PluresDBError becomes an ApiError."""
+        try:
+            return await IOLoop.current().run_in_executor(
+                None, functools.partial(fn, *args, **kwargs)
+            )
+        except errors.PluresDBError as exc:
+            raise ApiError.of(exc) from None
+        except TypeError as exc:  # an argument of the wrong type that the engine let through
+            raise bad_request(f"an argument has the wrong type: {exc}") from None
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            body = {"error": exc.error, "message": exc.message}
+        elif isinstance(exc, web.HTTPError):
+            error = "InvalidDataError" if status_code == 400 else "HTTPError"
+            body = {"error": error, "message": exc.log_message or self._reason}
+        else:
+            body = {"error": "ServerError", "message": f"{type(exc).__name__}: {exc}"}
+        self.finish(_wire.dumps(body))
+
+    # -- requests ----------------------------------------------------------------------
+
+    def json_body(self) -> Any:
+        """The request body parsed as JSON (an empty body is an empty object)."""
+        if not self.request.body:
+            return {}
+        try:
+            return json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise bad_request(f"the request body is not valid JSON: {exc}") from None
+
+    def json_object(self) -> dict[str, Any]:
+        body = self.json_body()
+        if not isinstance(body, dict):
+            raise bad_request(f"the request body must be a JSON object, got {type(body).__name__}")
+        return body
+
+    def int_arg(self, name: str, default: int) -> int:
+        raw = self.get_argument(name, None)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise bad_request(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+        if not -(2**62) <= value <= 2**62:
+            raise bad_request(f"query parameter {name!r} is out of range: {raw}")
+        return value
+
+    def wants_arrow(self) -> bool:
+        return _wire.ARROW in self.request.headers.get("Accept", "")
+
+    async def view(self) -> Database | Snapshot:
+        """The database, or the read-only view `?as_of=` (epoch seconds or ISO 8601) asks for."""
+        raw = self.get_argument("as_of", None)
+        if raw is None:
+            return self.db
+        return await self.call(self.db.as_of, parse_time(raw))
+
+    # -- replies -----------------------------------------------------------------------
+
+    def reply(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(_wire.dumps(value))
+
+    def reply_table(self, table: pa.Table) -> None:
+        """A table as Arrow IPC when the client accepts it, else JSON rows."""
+        if self.wants_arrow():
+            self.finish(_wire.table_to_ipc(table), set_content_type=_wire.ARROW)
+        else:
+            self.reply({"columns": table.column_names, "rows": table.to_pylist()})
+
+
+def parse_time(raw: str) -> float:
+    """Epoch seconds from a number or an ISO 8601 timestamp."""
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            return datetime.fromisoformat(raw).timestamp()
+        except ValueError:
+            raise bad_request(
+                f"as_of is epoch seconds or an ISO 8601 timestamp, got {raw!r}"
+            ) from None
+    if not math.isfinite(seconds):
+        raise bad_request(f"as_of must be finite, got {raw!r}")
+    return seconds

@@ -1,0 +1,36 @@
+"""What the server is: database identity and options, and the OpenAPI document."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+import pluresdb_lab
+from pluresdb_lab.server.api import ApiHandler
+from pluresdb_lab.server.openapi import document
+
+
+class InfoHandler(ApiHandler):
+    """GET: version, peer id, folder and options of the served database."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(
+            {
+                "version": pluresdb_lab.__version__,
+                "peer_id": self.db.peer_id,
+                "path": None if self.db.path is None else str(self.db.path),
+                "fsync": self.db.fsync,
+                "max_node_bytes": self.db.max_node_bytes,
+            }
+        )
+
+
+class OpenApiHandler(ApiHandler):
+    """GET: the OpenAPI 3 document of this API."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(document(self.base_url))

@@ -1,0 +1,175 @@
+"""Fixtures of the server tests: a Jupyter server with the extension, a `pluresdb serve`
+subprocess, and helpers that bound every subprocess and poll with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_core.utils import ensure_event_loop
+from jupyter_server.serverapp import ServerApp
+from traitlets.config import Config
+
+from pluresdb_lab._database import Database
+
+TOKEN = "server-test-token"
+SERVE = re.compile(r"at (http://127\.0\.0\.1:\d+/pluresdb/api/) token=")
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """pytest-jupyter's per-test event loop (turned off for other folders in tests/conftest.py)."""
+    loop = ensure_event_loop(prefer_selector_loop=True)
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup(jp_asyncio_loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+    """pytest-jupyter's ServerApp cleanup: stops the extension, which closes the database."""
+    yield
+    app = ServerApp.instance()
+    jp_asyncio_loop.run_until_complete(app._cleanup())
+    ServerApp.clear_instance()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "db"
+
+
+@pytest.fixture
+def jp_server_config(data_dir: Path) -> Config:
+    return Config(
+        {
+            "ServerApp": {"jpserver_extensions": {"pluresdb_lab": True}},
+            "PluresDBApp": {"data_dir": str(data_dir), "fsync": "off"},
+        }
+    )
+
+
+@pytest.fixture
+def served_db(jp_serverapp: ServerApp) -> Database:
+    """The Database the extension opened."""
+    db: Database = jp_serverapp.extension_manager.extension_points["pluresdb_lab"].app.db
+    return db
+
+
+@pytest.fixture
+def api(jp_fetch: Callable[..., Any]) -> Callable[..., Any]:
+    """`await api(method, route, body=..., params=...)` -> (status, parsed JSON body)."""
+
+    async def call(
+        method: str,
+        route: str,
+        body: Any = None,
+        *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        raw = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+        if raw is None and method in ("POST", "PUT"):
+            raw = b""
+        response = await jp_fetch(
+            "pluresdb",
+            "api",
+            route,
+            method=method,
+            body=raw,
+            params=params,
+            headers=dict(headers or {}),
+            raise_error=False,
+            allow_nonstandard_methods=True,
+        )
+        text = response.body
+        kind = response.headers.get("Content-Type", "")
+        return response.code, json.loads(text) if kind.startswith("application/json") else text
+
+    return call
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """End a subprocess: SIGTERM, then SIGKILL after 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+def start_serve(
+    data: Path, log: Path, token: str = TOKEN, *extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `pluresdb serve` on a free 127.0.0.1 port; returns the process and API URL."""
+    out = log.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pluresdb_lab.cli",
+            "serve",
+            "--data",
+            str(data),
+            "--port",
+            "0",
+            "--token",
+            token,
+            *extra,
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=log.parent,
+    )
+    out.close()
+
+    def listening() -> str | None:
+        if process.poll() is not None:
+            raise AssertionError(f"pluresdb serve exited: {log.read_text()}")
+        match = SERVE.search(log.read_text())
+        return match.group(1) if match else None
+
+    try:
+        url = wait_for(listening, "pluresdb serve to listen")
+    except BaseException:
+        stop(process)
+        raise
+    return process, url
+
+
+@pytest.fixture(scope="module")
+def serve_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A `pluresdb serve` subprocess for the module's tests."""
+    folder = tmp_path_factory.mktemp("serve")
+    process, url = start_serve(folder / "db", folder / "serve.log")
+    try:
+        yield url
+    finally:
+        stop(process)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLURESDB_")}
+    env.update(extra)
+    return env
