@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python bench/bench_engine.py
 	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_storage.py
 	$(BIN)/python bench/bench_mesh.py
 	$(BIN)/python bench/bench_server.py
 
