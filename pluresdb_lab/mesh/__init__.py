@@ -49,6 +49,20 @@ Liveness::
 
 A link silent for three heartbeats is closed. Outgoing links redial with exponential
 backoff (0.2 s doubling to 10 s, jittered) until ``disconnect(peer_id)``.
+
+Discovery
+---------
+Peers come from ``connect(url)`` calls (a static list in settings), and, when
+``configure(discovery=True)`` (off by default; ``discovery_interfaces`` picks the
+addresses zeroconf uses, default all), from the LAN: while the mesh listens it
+registers the mDNS/DNS-SD service ``<peer id>._pluresdb._tcp.local.`` with the
+listening port and TXT properties ``peer`` (peer id), ``v`` (protocol version),
+``path`` (``/pluresdb/mesh``) and ``tls=1`` for wss://, and browses that type. Every
+other peer found is ``connect()``-ed to at ``ws://<address>:<port><path>`` without
+pinning its id, so the handshake (allow-list or shared secret) still decides; a peer
+that refuses is logged and redialled with the usual backoff. A peer whose service
+goes away is no longer dialled. ``discovered()`` lists what was found;
+``configure(discovery=False)`` and ``close()`` unregister and stop zeroconf.
 """
 
 from __future__ import annotations

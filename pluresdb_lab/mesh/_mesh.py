@@ -20,6 +20,7 @@ from pluresdb_lab.engine import Database, Subscription
 from pluresdb_lab.errors import MeshError
 from pluresdb_lab.mesh import _snapshots
 from pluresdb_lab.mesh._dialer import Dialer
+from pluresdb_lab.mesh._discovery import Discovered, Discovery
 from pluresdb_lab.mesh._handshake import Policy
 from pluresdb_lab.mesh._link import Direction, Link, Progress, State
 from pluresdb_lab.mesh._log import LEVELS, Entry, MeshLog
@@ -79,6 +80,8 @@ class Mesh:
         certfile, keyfile: a TLS certificate and key: `listen` then serves wss://.
         cafile: certificates that wss:// peers' certificates are checked against.
         snapshot_dir: where snapshots go (default: the database folder's `snapshots`).
+        discovery: advertise and find peers on the LAN over zeroconf while listening.
+        discovery_interfaces: the addresses zeroconf uses (default: all interfaces).
         loop: a running asyncio loop to use (a server's); by default the mesh starts
             its own loop thread on first use.
     """
@@ -95,6 +98,8 @@ class Mesh:
         keyfile: str | None = None,
         cafile: str | None = None,
         snapshot_dir: str | Path | None = None,
+        discovery: bool = False,
+        discovery_interfaces: Iterable[str] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.db = db
@@ -107,6 +112,10 @@ class Mesh:
         self.certfile: str | None = None
         self.keyfile: str | None = None
         self.cafile: str | None = None
+        self.discovery = False
+        self.discovery_interfaces: list[str] | None = None
+        self._discovery: Discovery | None = None
+        self._advertised: tuple[str, int, bool] | None = None  # first listen: host, port, tls
         self.configure(
             secret=secret,
             allow=allow,
@@ -115,6 +124,8 @@ class Mesh:
             certfile=certfile,
             keyfile=keyfile,
             cafile=cafile,
+            discovery=discovery,
+            discovery_interfaces=discovery_interfaces,
         )
         if snapshot_dir is None and db.path is not None:
             snapshot_dir = db.path / "snapshots"
@@ -124,6 +135,7 @@ class Mesh:
         self._links: dict[str, Link] = {}  # "out:<url>" / "in:<peer id>" -> newest link
         self._pending: set[Link] = set()  # incoming links still in the handshake
         self._dialers: dict[str, Dialer] = {}
+        self._discovered_urls: set[str] = set()  # dialed by discovery, not connect()
         self._blocked: set[str] = set()
         self._servers: list[HTTPServer] = []
         self._queue: collections.deque[dict[str, Any]] = collections.deque()
@@ -149,10 +161,14 @@ class Mesh:
         certfile: str | None = None,
         keyfile: str | None = None,
         cafile: str | None = None,
+        discovery: bool | None = None,
+        discovery_interfaces: Iterable[str] | None = None,
     ) -> None:
         """Change settings; arguments left out keep their value. New links use them.
 
-        `secret=""` removes the secret; `allow` replaces the allow-list.
+        `secret=""` removes the secret; `allow` replaces the allow-list. `discovery`
+        switches zeroconf LAN discovery on or off (it runs while the mesh listens);
+        `discovery_interfaces` (addresses, e.g. ["127.0.0.1"]) applies from the next start.
         """
         if secret is not None:
             if not isinstance(secret, (str, bytes)):
@@ -173,6 +189,31 @@ class Mesh:
         self.certfile = certfile if certfile is not None else self.certfile
         self.keyfile = keyfile if keyfile is not None else self.keyfile
         self.cafile = cafile if cafile is not None else self.cafile
+        if discovery_interfaces is not None:
+            if isinstance(discovery_interfaces, str):
+                raise MeshError("discovery_interfaces takes a list of addresses, not one string")
+            self.discovery_interfaces = [str(a) for a in discovery_interfaces]
+        if discovery is not None:
+            if not isinstance(discovery, bool):
+                raise MeshError(f"discovery is True or False, got {discovery!r}")
+            self.discovery = discovery
+            self._update_discovery()
+
+    def _update_discovery(self) -> None:
+        """Start or stop zeroconf to match the `discovery` setting and `listen` state."""
+        if self.discovery and self._advertised is not None and not self.closed:
+            if self._discovery is None:
+                self._discovery = Discovery(self)
+                self._discovery.start(*self._advertised, self.discovery_interfaces)
+        elif self._discovery is not None:
+            discovery, self._discovery = self._discovery, None
+            discovery.shutdown()
+
+    def discovered(self) -> list[Discovered]:
+        """Peers found on the LAN by discovery (empty while it is off): peer id, URL, and
+        when it was last seen (epoch seconds)."""
+        discovery = self._discovery
+        return discovery.discovered() if discovery is not None else []
 
     def allow(self, peer_id: str) -> None:
         """Accept `peer_id` on incoming and outgoing links from now on."""
@@ -209,6 +250,9 @@ class Mesh:
         if self.closed:
             return
         self.closed = True
+        if self._discovery is not None:
+            discovery, self._discovery = self._discovery, None
+            discovery.shutdown()
         if self._op_feed is not None:
             self._op_feed.cancel()
         if self._loop is not None:
@@ -251,6 +295,9 @@ class Mesh:
         shown = f"[{host}]" if ":" in host else host
         url = f"{scheme}://{shown}:{bound}{PATH}"
         self.log.add("info", "listen", f"accepting peers at {url}")
+        if self._advertised is None:
+            self._advertised = (host, bound, tls is not None)
+            self._update_discovery()
         return url
 
     def _server_tls(self) -> ssl.SSLContext | None:
@@ -279,6 +326,7 @@ class Mesh:
         loop = self._started()
 
         def start() -> None:
+            self._discovered_urls.discard(url)  # an explicit connect keeps dialing
             if pinned is not None:
                 self._blocked.discard(pinned)
             dialer = self._dialers.get(url)
@@ -289,6 +337,38 @@ class Mesh:
             self.log.add("info", "connect", f"dialing {url}", pinned)
 
         loop.call(start)
+
+    def dial_discovered(self, url: str, peer_id: str) -> None:
+        """`connect(url)` (unpinned) for discovery, without waiting for the loop. Skips
+        a peer `disconnect`-ed, and a URL already dialed (by `connect` or discovery)."""
+        if self.closed or self._loop is None:
+            return
+
+        def start() -> None:
+            if self.closed or self._discovery is None or peer_id in self._blocked:
+                return
+            dialer = self._dialers.get(url)
+            if dialer is None or dialer.stopped:
+                self.connect(url)
+                self._discovered_urls.add(url)
+
+        self._loop.soon(start)
+
+    def forget(self, url: str) -> None:
+        """Stop dialing `url` if discovery dialed it (its service left the LAN)."""
+        if self.closed or self._loop is None:
+            return
+
+        def stop() -> None:
+            if url not in self._discovered_urls:
+                return
+            self._discovered_urls.discard(url)
+            dialer = self._dialers.pop(url, None)
+            if dialer is not None:
+                dialer.stop()
+                self.log.add("info", "forget", f"stopped dialing {url}", dialer.peer_id)
+
+        self._loop.soon(stop)
 
     def disconnect(self, peer_id: str) -> None:
         """Close every link to `peer_id` and keep it away until `connect` again."""
