@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import gc
-import hashlib
 import json
 import os
 import platform
@@ -30,7 +28,6 @@ import sqlite3
 import statistics
 import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -41,43 +38,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _common import SEED, dir_size, log, make_frame, print_table, source_digest, sqlite_open, timed
 
 import pluresdb_lab as pl
 
-SEED = 20240601
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "storage.json"
 MB = 1_000_000
 UPDATE_ROUNDS = 4  # flushed rounds of updates before compaction (-> several segments)
 UPDATE_FRACTION = 0.05  # of the rows, per round
 REPEATS = 3  # copytree and full backup are timed this often (median reported)
-
-_T_START = time.perf_counter()
-
-
-def log(msg: str) -> None:
-    print(f"[{time.perf_counter() - _T_START:8.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    gc.collect()
-    t0 = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t0, result
-
-
-def dir_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def source_digest() -> str:
-    """Digest of the engine's .py files: identifies the code measured (it has no commit yet)."""
-    h = hashlib.sha256()
-    root = Path(pl.__file__).resolve().parent
-    for f in sorted(root.rglob("*.py")):
-        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def fmt_list(xs: list[float]) -> str:
@@ -91,32 +60,6 @@ FLOAT_FIELDS = ("f2", "f3", "f4")
 BOOL_FIELDS = ("f8",)
 
 
-def make_frame(n: int, seed: int = SEED) -> pd.DataFrame:
-    """N rows, an ``id`` column and 10 fields: 3 ints, 3 floats, 3 short strings, 1 bool."""
-    rng = np.random.default_rng(seed)
-    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-    pool = np.array(
-        ["".join(rng.choice(letters, size=rng.integers(3, 11))) for _ in range(1000)],
-        dtype=object,
-    )
-    colors = np.array(["red", "green", "blue", "cyan", "magenta", "yellow", "black"], dtype=object)
-    return pd.DataFrame(
-        {
-            "id": [f"n{i:09d}" for i in range(n)],
-            "f0": rng.integers(0, 1_000_000, size=n, dtype=np.int64),
-            "f1": rng.integers(-1000, 1000, size=n, dtype=np.int64),
-            "f2": rng.normal(0.0, 1.0, size=n),
-            "f3": np.round(rng.uniform(0.0, 100.0, size=n), 2),
-            "f4": rng.exponential(10.0, size=n),
-            "f5": pool[rng.integers(0, len(pool), size=n)],
-            "f6": colors[rng.integers(0, len(colors), size=n)],
-            "f7": pool[rng.integers(0, len(pool), size=n)],
-            "f8": rng.random(size=n) < 0.5,
-            "f9": rng.integers(1_600_000_000, 1_700_000_000, size=n, dtype=np.int64),
-        }
-    )
-
-
 def write_files(df: pd.DataFrame, tmp: Path) -> tuple[Path, Path]:
     csv_path, pq_path = tmp / "rows.csv", tmp / "rows.parquet"
     df.to_csv(csv_path, index=False)
@@ -125,14 +68,6 @@ def write_files(df: pd.DataFrame, tmp: Path) -> tuple[Path, Path]:
 
 
 # --------------------------------------------------------------------------- sqlite helpers
-
-
-def sqlite_open(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("CREATE TABLE IF NOT EXISTS nodes(id TEXT PRIMARY KEY, type TEXT, data TEXT)")
-    return conn
 
 
 def sqlite_rows_csv(path: Path) -> list[tuple[str, str, str]]:
@@ -424,21 +359,6 @@ def build_table(res: dict[str, Any], n: int) -> list[dict[str, Any]]:
     return rows
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
-    cols = ["benchmark", "pluresdb", "other", "ratio", "goal", "met?"]
-
-    def cell(r: dict[str, Any], c: str) -> str:
-        if c == "met?":
-            return {True: "yes", False: "NO", None: "-"}[r["met"]]
-        return str(r[c])
-
-    widths = [max(len(c), *(len(cell(r, c)) for r in rows)) for c in cols]
-    print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  ".join(cell(r, c).ljust(w) for c, w in zip(cols, widths, strict=True)))
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -516,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     table = build_table(res, n)
     print()
     print(f"pluresdb_lab storage - N={n:,} rows, {meta['date']}, {meta['cpus']} CPUs")
-    print_table(table)
+    print_table(table, baseline="other")
     print("(copytree copies the live database folder right after db.flush())")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
