@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import hashlib
+import json
+import os
+import platform
 import sqlite3
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,3 +102,48 @@ def print_table(rows: list[dict[str, Any]], baseline: str = "sqlite") -> None:
     print("  ".join("-" * w for w in widths))
     for r in rows:
         print("  ".join(cell(r, c).ljust(w) for c, w in zip(cols, widths, strict=True)))
+
+
+class Run:
+    """One benchmark run: facts about the machine and code, failures recorded per
+    benchmark (the others still run), and the JSON results file."""
+
+    def __init__(self, **facts: Any) -> None:
+        self.meta: dict[str, Any] = {
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "python": sys.version.split()[0],
+            "sqlite": sqlite3.sqlite_version,
+            "pluresdb_lab": getattr(pl, "__version__", None),
+            "pluresdb_lab_source_sha256": source_digest(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "loadavg_at_start": os.getloadavg(),
+            **facts,
+        }
+        self.errors: dict[str, str] = {}
+
+    def attempt(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Run one benchmark; on failure log the traceback, record it and carry on."""
+        try:
+            return fn()
+        except Exception as e:
+            log(f"{name} FAILED: {e!r}\n{traceback.format_exc()}")
+            self.errors[name] = f"{e!r}"
+            return None
+
+    def finish(self, res: dict[str, Any]) -> None:
+        """Record failures and the load at the end; warn if the code changed meanwhile."""
+        if self.errors:
+            res["errors"] = self.errors
+        self.meta["loadavg_at_end"] = os.getloadavg()
+        self.meta["pluresdb_lab_source_sha256_at_end"] = source_digest()
+        if (
+            self.meta["pluresdb_lab_source_sha256_at_end"]
+            != self.meta["pluresdb_lab_source_sha256"]
+        ):
+            log("WARNING: pluresdb_lab source files changed during the run")
+
+    def save(self, out: Path, res: dict[str, Any], table: list[dict[str, Any]]) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"meta": self.meta, "results": res, "table": table}, indent=2))
+        log(f"wrote {out}")

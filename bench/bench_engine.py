@@ -16,11 +16,9 @@ Progress goes to stderr; the result table to stdout; everything as JSON to --out
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import gc
 import json
 import os
-import platform
 import shutil
 import sqlite3
 import subprocess
@@ -28,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,11 +34,11 @@ import numpy as np
 import pandas as pd
 from _common import (
     SEED,
+    Run,
     dir_size,
     log,
     make_frame,
     print_table,
-    source_digest,
     sqlite_open,
     timed,
 )
@@ -545,33 +542,17 @@ def main(argv: list[str] | None = None) -> int:
         only.add("ingest")
 
     res: dict[str, Any] = {}
-    meta = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "nodes": n,
-        "quick": args.quick,
-        "python": sys.version.split()[0],
-        "sqlite": sqlite3.sqlite_version,
-        "pandas": pd.__version__,
-        "numpy": np.__version__,
-        "pluresdb_lab": getattr(pl, "__version__", None),
-        "pluresdb_lab_source_sha256": source_digest(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "loadavg_at_start": os.getloadavg(),
-    }
+    run = Run(
+        nodes=n,
+        quick=args.quick,
+        pandas=pd.__version__,
+        numpy=np.__version__,
+    )
+    meta = run.meta
     log(f"pluresdb_lab vs sqlite {sqlite3.sqlite_version}: N={n:,}, benchmarks={sorted(only)}")
 
     tmp = Path(tempfile.mkdtemp(prefix="pluresdb_bench_", dir=args.tmpdir))
-    errors: dict[str, str] = {}
-
-    def attempt(name: str, fn: Callable[[], Any]) -> Any:
-        """Run one benchmark; on failure log the traceback, record it and carry on."""
-        try:
-            return fn()
-        except Exception as e:
-            log(f"{name} FAILED: {e!r}\n{traceback.format_exc()}")
-            errors[name] = f"{e!r}"
-            return None
+    attempt = run.attempt
 
     db = None
     try:
@@ -606,12 +587,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as e:
                 log(f"close failed: {e!r}")
         shutil.rmtree(tmp, ignore_errors=True)
-    if errors:
-        res["errors"] = errors
-    meta["loadavg_at_end"] = os.getloadavg()
-    meta["pluresdb_lab_source_sha256_at_end"] = source_digest()
-    if meta["pluresdb_lab_source_sha256_at_end"] != meta["pluresdb_lab_source_sha256"]:
-        log("WARNING: pluresdb_lab source files changed during the run")
+    run.finish(res)
 
     table = build_table(res, n)
     print()
@@ -620,9 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     if n != 1_000_000 and "open" in res:
         print(f"(open/RSS goals are stated for 1M nodes; this run used N={n:,})")
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "results": res, "table": table}, indent=2))
-    log(f"wrote {args.out}")
+    run.save(args.out, res, table)
     return 0
 
 

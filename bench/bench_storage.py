@@ -19,17 +19,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import json
-import os
-import platform
 import shutil
 import sqlite3
 import statistics
-import sys
 import tempfile
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +32,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from _common import SEED, dir_size, log, make_frame, print_table, source_digest, sqlite_open, timed
+from _common import (
+    SEED,
+    Run,
+    dir_size,
+    log,
+    make_frame,
+    print_table,
+    sqlite_open,
+    timed,
+)
 
 import pluresdb_lab as pl
 
@@ -372,33 +375,18 @@ def main(argv: list[str] | None = None) -> int:
     n = args.rows if args.rows is not None else (100_000 if args.quick else 1_000_000)
 
     res: dict[str, Any] = {}
-    meta = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "rows": n,
-        "quick": args.quick,
-        "python": sys.version.split()[0],
-        "sqlite": sqlite3.sqlite_version,
-        "duckdb": duckdb.__version__,
-        "pyarrow": pa.__version__,
-        "pluresdb_lab": getattr(pl, "__version__", None),
-        "pluresdb_lab_source_sha256": source_digest(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "loadavg_at_start": os.getloadavg(),
-        "copytree_of": "the live database folder right after db.flush()",
-        "timing": "copytree and full backup: median of 3; incremental after an explicit flush",
-    }
+    run = Run(
+        rows=n,
+        quick=args.quick,
+        duckdb=duckdb.__version__,
+        pyarrow=pa.__version__,
+        copytree_of="the live database folder right after db.flush()",
+        timing="copytree and full backup: median of 3; incremental after an explicit flush",
+    )
+    meta = run.meta
     log(f"pluresdb_lab storage vs duckdb {duckdb.__version__} / sqlite {sqlite3.sqlite_version}")
     tmp = Path(tempfile.mkdtemp(prefix="pluresdb_bench_storage_", dir=args.tmpdir))
-    errors: dict[str, str] = {}
-
-    def attempt(name: str, fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except Exception as e:
-            log(f"{name} FAILED: {e!r}\n{traceback.format_exc()}")
-            errors[name] = f"{e!r}"
-            return None
+    attempt = run.attempt
 
     db = None
     try:
@@ -426,12 +414,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as e:
                 log(f"close failed: {e!r}")
         shutil.rmtree(tmp, ignore_errors=True)
-    if errors:
-        res["errors"] = errors
-    meta["loadavg_at_end"] = os.getloadavg()
-    meta["pluresdb_lab_source_sha256_at_end"] = source_digest()
-    if meta["pluresdb_lab_source_sha256_at_end"] != meta["pluresdb_lab_source_sha256"]:
-        log("WARNING: pluresdb_lab source files changed during the run")
+    run.finish(res)
 
     table = build_table(res, n)
     print()
@@ -439,9 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     print_table(table, baseline="other")
     print("(copytree copies the live database folder right after db.flush())")
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "results": res, "table": table}, indent=2))
-    log(f"wrote {args.out}")
+    run.save(args.out, res, table)
     return 0
 
 
