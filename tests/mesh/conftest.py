@@ -46,11 +46,11 @@ def poll(condition: Callable[[], object], timeout: float = 30, what: str = "") -
 class Peer:
     """A peer process on a data folder; `request` sends one command and returns the answer."""
 
-    def __init__(self, folder: Path, options: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, options: dict[str, Any], script: Path = PEER_SCRIPT) -> None:
         self.folder = folder
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [sys.executable, str(PEER_SCRIPT), str(folder), json.dumps(options)],
+            [sys.executable, str(script), str(folder), json.dumps(options)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -93,6 +93,12 @@ class Peer:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(30)
+
+
+@pytest.fixture
+def peer_process() -> type[Peer]:
+    """The peer-process class, for tests that drive another peer script."""
+    return Peer
 
 
 @pytest.fixture
