@@ -4,8 +4,12 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The panels' bundle: pip's build hook makes it on install; this rule remakes it when
+# the front-end sources change afterwards.
+BUNDLE := pluresdb_lab/static/widget.js
+NODE_MODULES := extension/node_modules/.package-lock.json
 
-.PHONY: lab test bench lint typecheck pytest notebooks clean
+.PHONY: lab test bench lint typecheck pytest notebooks frontend-test browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,7 +20,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-lab: $(STAMP)
+$(NODE_MODULES): extension/package.json extension/package-lock.json
+	cd extension && npm ci --no-audit --no-fund --loglevel=error
+
+$(BUNDLE): $(NODE_MODULES) extension/vite.config.js $(shell find extension/src -type f)
+	cd extension && npm run build --silent
+
+lab: $(STAMP) $(BUNDLE)
 	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 lint: $(STAMP)
@@ -26,13 +36,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy pluresdb_lab
 
-pytest: $(STAMP)
+# tests/ui drive Debian's Chromium; install it when missing (sudo unless root).
+browser:
+	@[ -x /usr/bin/chromium ] || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+pytest: $(STAMP) $(BUNDLE) browser
 	$(BIN)/python -m pytest -q tests
 
-notebooks: $(STAMP)
+notebooks: $(STAMP) $(BUNDLE)
 	$(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks
 
-test: lint typecheck pytest notebooks
+frontend-test: $(NODE_MODULES)
+	cd extension && npx vitest run
+
+test: lint typecheck frontend-test pytest notebooks
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[bench]"
@@ -43,4 +62,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_server.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info extension/node_modules pluresdb_lab/static

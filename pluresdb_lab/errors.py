@@ -84,3 +84,11 @@ class PeerRefusedError(MeshError):
 
 class RemoteError(PluresDBError):
     """A server refused a remote call (no or wrong token, no permission) or failed on it."""
+
+
+class FrontEndMissingError(PluresDBError):
+    """The panels' JavaScript bundle was not built into pluresdb_lab/static."""
+
+
+class InvalidRequestError(PluresDBError):
+    """A panel's view sent a request the panel cannot understand (unknown method, bad params)."""
