@@ -29,14 +29,17 @@ when the signature verifies, the peer id is the hash of the key, the peer was no
 
 Sync::
 
-    vv      {vv: {peer id: highest seq}, reply: bool}      after auth, and for sync()
-    batch   {ops: <packed>, z: bool, done: int, total: int}  catch-up, in order
+    vv      {vv: {peer id: highest seq}, reply: bool, round?: int}  after auth, sync()
+    batch   {ops: <packed>, z: bool, done: int, total: int, round?: int}  catch-up
     live    {ops: <packed>, z: bool}                        ops applied since
 
 On ``vv`` a side sends every op the vector lacks (``ops_since``) in ``batch`` frames
 of up to 512 ops; ``done``/``total`` is the progress (a round with nothing to send is
 one empty batch with total 0). ``reply: true`` asks for the receiver's vector back,
-so ``sync()`` runs both ways. From the moment a side knows the other's vector it
+so ``sync()`` runs both ways. A ``vv`` sent by ``sync()`` carries a ``round`` number
+that every batch of the answer echoes, so the asking side knows when its round was
+answered (``sync_progress`` ``rounds_asked`` / ``rounds_answered``); peers that omit
+it still sync. From the moment a side knows the other's vector it
 also streams every op its engine applies (local or from a third peer) that the other
 is not known to have, in ``live`` frames. ``ops`` is a msgpack array of op dicts,
 zlib-compressed (``z``) above 4 KiB. Ops are idempotent and may arrive in any order,

@@ -71,12 +71,15 @@ class Hub(Protocol):
 
 
 class Progress(TypedDict):
-    """Ops done and ops in total of the current catch-up, per direction."""
+    """Ops done and ops in total of the current catch-up, per direction, and the sync
+    rounds this side asked for (`sync()`) and the peer has answered completely."""
 
     received: int
     to_receive: int
     sent: int
     to_send: int
+    rounds_asked: int
+    rounds_answered: int
 
 
 class Link:
@@ -103,7 +106,9 @@ class Link:
         self.ops_received = 0
         self.last_seen: float | None = None
         self.last_error: str | None = None
-        self.progress = Progress(received=0, to_receive=0, sent=0, to_send=0)
+        self.progress = Progress(
+            received=0, to_receive=0, sent=0, to_send=0, rounds_asked=0, rounds_answered=0
+        )
         self.known: dict[str, int] = {}  # highest seq per origin the peer has, as far as we know
         self.live = False  # the peer's version vector arrived: new ops stream to it
         self.authenticated = False
@@ -170,12 +175,17 @@ class Link:
         self._fire(self._send("ping", n=self._ping_seq))
 
     def request_sync(self) -> None:
-        """Start a sync round: send our version vector and ask for the peer's."""
-        self._fire(self._send_vv(reply=True))
+        """Start a sync round: send our version vector and ask for the peer's. The
+        round's number comes back on the peer's last batch, so `rounds_answered` says
+        exactly when the peer has sent everything this round asked for."""
+        self.progress["rounds_asked"] += 1
+        self.progress["received"] = self.progress["to_receive"] = 0  # counts this round now
+        self._fire(self._send_vv(reply=True, round=self.progress["rounds_asked"]))
 
-    async def _send_vv(self, reply: bool) -> None:
+    async def _send_vv(self, reply: bool, round: int | None = None) -> None:
         vv = await self.hub.run_db(self.hub.db.version_vector)
-        await self._send("vv", vv=vv, reply=reply)
+        extra = {} if round is None else {"round": round}
+        await self._send("vv", vv=vv, reply=reply, **extra)
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -225,7 +235,7 @@ class Link:
             self._fire(self._send_vv(reply=False))
             return
         if kind == "vv":
-            self._start_catch_up(frame["vv"], frame["reply"])
+            self._start_catch_up(frame["vv"], frame["reply"], frame.get("round"))
         elif kind in ("batch", "live"):
             await self._receive_ops(frame)
         elif kind == "ping":
@@ -266,25 +276,29 @@ class Link:
             self.progress["received"] = min(max(frame["done"], 0), self.progress["to_receive"])
         if frame["t"] == "batch" and 0 < frame["total"] <= frame["done"]:
             self.hub.log.add("info", "synced", f"caught up: {frame['total']} ops", self.peer_id)
+        if frame["t"] == "batch" and frame["total"] <= frame["done"] and "round" in frame:
+            answered = min(frame["round"], self.progress["rounds_asked"])
+            self.progress["rounds_answered"] = max(self.progress["rounds_answered"], answered)
 
-    def _start_catch_up(self, vv: dict[str, int], reply: bool) -> None:
+    def _start_catch_up(self, vv: dict[str, int], reply: bool, round: int | None) -> None:
         if self._catch_up is not None:
             self._catch_up.cancel()
         self.known = dict(vv)
         self.live = True
         if reply:
             self._fire(self._send_vv(reply=False))
-        self._catch_up = asyncio.ensure_future(self._send_missing(dict(vv)))
+        self._catch_up = asyncio.ensure_future(self._send_missing(dict(vv), round))
         self._catch_up.add_done_callback(lambda f: f.cancelled() or f.exception())
 
-    async def _send_missing(self, vv: dict[str, int]) -> None:
+    async def _send_missing(self, vv: dict[str, int], round: int | None) -> None:
         if self.hub.paused:
             return
         ops: list[dict[str, Any]] = await self.hub.run_db(self.hub.db.ops_since, vv)
         total = len(ops)
         self.progress["to_send"], self.progress["sent"] = total, 0
+        echo = {} if round is None else {"round": round}
         if not ops:
-            await self._send("batch", ops=pack_ops([])[0], z=False, done=0, total=0)
+            await self._send("batch", ops=pack_ops([])[0], z=False, done=0, total=0, **echo)
             return
         self.hub.log.add("info", "sync", f"sending {total} missing ops", self.peer_id)
         done = 0
@@ -295,7 +309,7 @@ class Link:
             frames = self._frames(chunk)
             for i, (blob, compressed) in enumerate(frames):
                 end = done + len(chunk) if i == len(frames) - 1 else done
-                await self._send("batch", ops=blob, z=compressed, done=end, total=total)
+                await self._send("batch", ops=blob, z=compressed, done=end, total=total, **echo)
             done += len(chunk)
             self.ops_sent += len(chunk)
             self.progress["sent"] = done

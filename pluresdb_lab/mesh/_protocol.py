@@ -32,6 +32,8 @@ FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "ping": {"n": int},
     "pong": {"n": int},
 }
+# message type -> non-negative int fields that may be absent
+OPTIONAL_COUNTS: dict[str, tuple[str, ...]] = {"vv": ("round",), "batch": ("round",)}
 
 
 class ProtocolViolation(MeshError):
@@ -61,6 +63,10 @@ def decode(data: bytes | str) -> Frame:
         value = frame.get(name)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ProtocolViolation(f"a {kind!r} frame whose field {name!r} is missing or wrong")
+    for name in OPTIONAL_COUNTS.get(str(kind), ()):
+        value = frame.get(name, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ProtocolViolation(f"a {kind!r} frame whose field {name!r} is wrong")
     if kind == "vv":
         check_vv(frame["vv"])
     return frame

@@ -108,8 +108,10 @@ def test_hostile_frames_before_the_handshake_close_only_that_link(
         {"t": "batch", "ops": b"\x78\x9c garbage", "z": True, "done": 1, "total": 1},
         {"t": "vv", "vv": {"p": -1}, "reply": False},
         {"t": "hello", "v": 1},
+        {"t": "vv", "vv": {}, "reply": True, "round": -3},
+        {"t": "batch", "ops": msgpack.packb([]), "z": False, "done": 0, "total": 0, "round": "1"},
     ],
-    ids=["invalid-op", "bad-zlib", "bad-vv", "second-hello"],
+    ids=["invalid-op", "bad-zlib", "bad-vv", "second-hello", "negative-round", "text-round"],
 )
 def test_authenticated_peer_sending_bad_frames_is_cut_off(
     honest, wait_until, raw_peer, frame

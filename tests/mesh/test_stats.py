@@ -130,3 +130,21 @@ def test_bad_arguments_are_clear_errors(embedded) -> None:
         db.mesh.allow("")
     assert db.mesh.identity.peer_id == db.peer_id
     assert len(bytes.fromhex(db.mesh.identity.public_key)) == 32
+
+
+def test_sync_rounds_are_counted_when_the_peer_answered_them(embedded, wait_until) -> None:
+    a, b = embedded(heartbeat_s=0.3), embedded(heartbeat_s=0.3)  # pings interleave with batches
+    b.mesh.connect(a.mesh.listen())
+    wait_until(lambda: [p["state"] for p in b.mesh.peers()] == ["connected"])
+    b.mesh.pause()  # b drops what arrives, so a's writes wait for a sync round
+    a.put_many([{"id": f"n{i}", "i": i} for i in range(3000)], type="row")
+    wait_until(lambda: row(a, b.peer_id)["ops_sent"] >= 1, what="live ops dropped by b")
+    b.mesh.resume()  # resume() itself runs a round; then ask for one more
+    wait_until(lambda: row(b, a.peer_id)["sync_progress"]["rounds_answered"] == 1)
+    assert b.count("row") == 3000  # answered means applied: no waiting here
+    a.put("late", {"x": 1})
+    b.mesh.sync(a.peer_id)
+    wait_until(lambda: row(b, a.peer_id)["sync_progress"]["rounds_answered"] == 2)
+    assert b.version_vector() == a.version_vector()
+    assert row(b, a.peer_id)["sync_progress"]["rounds_asked"] == 2
+    assert row(a, b.peer_id)["sync_progress"]["rounds_asked"] == 0
