@@ -1,7 +1,9 @@
 """RemoteDatabase: the embedded Database's API over a PluresDB server's REST API.
 
-Calls go through one pooled `httpx.Client`; tables travel as Arrow IPC, replication
-ops as msgpack. An error reply raises the same `pluresdb_lab.errors` class the
+Calls go through one `httpx.Client` on kept-alive connections (see _transport.py).
+Request bodies travel as msgpack (it keeps bytes, non-string keys and NaN as given, so
+the server's engine rejects exactly what it would reject in process), tables as Arrow
+IPC, replies as JSON. An error reply raises the same `pluresdb_lab.errors` class the
 server's engine raised, so code cannot tell a remote database from an embedded one.
 """
 
@@ -9,8 +11,10 @@ from __future__ import annotations
 
 import builtins
 import functools
+import http.cookiejar
 import json
 import os
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -24,23 +28,34 @@ import numpy as np
 import pyarrow as pa
 
 from pluresdb_lab import _wire, errors
+from pluresdb_lab._transport import Transport
 from pluresdb_lab.engine import (
     Backup,
     Change,
     CompactionReport,
     Conflict,
+    Hop,
+    LargeNode,
     LevelStats,
     Node,
+    RecoveryReport,
+    SearchHit,
+    SearchResult,
+    SlowOp,
     StorageStats,
     Subscription,
+    Suggestion,
+    Talker,
+    TrendPoint,
+    VectorHit,
     Version,
 )
-from pluresdb_lab.engine._graph import Hop
-from pluresdb_lab.engine._search_api import SearchHit, SearchResult, VectorHit
 from pluresdb_lab.mesh import PeerIdentity, PeerInfo, SnapshotInfo
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from pluresdb_lab.widgets import Panel
 
 Progress = Callable[[int, int], object]
 
@@ -56,6 +71,20 @@ def _error_from(response: httpx.Response) -> errors.PluresDBError:
     if isinstance(cls, type) and issubclass(cls, errors.PluresDBError):
         return cls(message)
     return errors.RemoteError(f"HTTP {response.status_code}: {message}")
+
+
+class _NoCookies(http.cookiejar.CookieJar):
+    """Keeps no cookies: the token authenticates every call, and a login cookie sent
+    back would only make the server check a second credential on each request."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client: building one loads the CA bundle (tens of ms)."""
+    return httpx.create_ssl_context()
 
 
 def _no_progress(progress: Progress | None) -> None:
@@ -87,29 +116,46 @@ class RemoteDatabase:
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 300.0) -> None:
         self.url = url if url.endswith("/") else url + "/"
         headers = {"Authorization": f"token {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=timeout,
+            transport=Transport(_tls_context),
+            cookies=_NoCookies(),
+        )
         self._feeds: set[_Feed] = set()
         info = self._json("GET", "")
         self.peer_id: str = info["peer_id"]
         self.path = None if info["path"] is None else Path(info["path"])
         self.fsync: str = info["fsync"]
         self.max_node_bytes: int = info["max_node_bytes"]
+        self.recovery = RecoveryReport(**info["recovery"])
         self.closed = False
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _send(self, method: str, route: str, **kwargs: Any) -> httpx.Response:
+    def _check_open(self) -> None:
         if getattr(self, "closed", False):
             raise errors.DatabaseClosedError(
                 "this remote database is closed; connect again with pluresdb_lab.connect()"
             )
-        response = self._http.request(method, route, **kwargs)
+
+    def _send(self, method: str, route: str, *, body: Any = None, **kwargs: Any) -> httpx.Response:
+        """One request; `body` (when not None) goes as msgpack."""
+        self._check_open()
+        if body is not None:
+            kwargs["content"] = _pack(body)
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Content-Type": _wire.MSGPACK}
+        try:
+            response = self._http.request(method, route, **kwargs)
+        except httpx.TransportError as exc:
+            raise errors.RemoteError(f"the server at {self.url} cannot be reached: {exc}") from None
         if response.status_code >= 400:
             raise _error_from(response)
         return response
 
-    def _json(self, method: str, route: str, **kwargs: Any) -> Any:
-        return self._send(method, route, **kwargs).json()
+    def _json(self, method: str, route: str, *, body: Any = None, **kwargs: Any) -> Any:
+        return self._send(method, route, body=body, **kwargs).json()
 
     @staticmethod
     def _node_route(node_id: str, tail: str = "") -> str:
@@ -125,6 +171,17 @@ class RemoteDatabase:
     def mesh(self) -> RemoteMesh:
         """The server's mesh: peers, links and snapshots of the served database."""
         return RemoteMesh(self)
+
+    @functools.cached_property
+    def profiler(self) -> RemoteProfiler:
+        """The served database's profiler: slow ops, large nodes, talkers, trends, advice."""
+        return RemoteProfiler(self)
+
+    def panel(self, name: str, **options: Any) -> Panel:
+        """The panel called `name` ("mesh", "storage", "profiling") over this database."""
+        from pluresdb_lab.widgets import panel
+
+        return panel(self, name, **options)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -160,11 +217,7 @@ class RemoteDatabase:
         if isinstance(vector, np.ndarray):
             vector = vector.tolist()
         body = {"data": data, "type": type, "vector": vector}
-        try:
-            content = _wire.dumps(body)
-        except (TypeError, ValueError) as exc:
-            raise errors.InvalidDataError(f"node data must be JSON: {exc}") from None
-        return _wire.node_from_json(self._json("PUT", self._node_route(id), content=content))
+        return _wire.node_from_json(self._json("PUT", self._node_route(id), body=body))
 
     def put_many(
         self,
@@ -175,20 +228,20 @@ class RemoteDatabase:
         vector_field: str | None = None,
     ) -> int:
         """Write many nodes in one operation (tables travel as Arrow IPC); returns how many."""
-        params = {k: v for k, v in (("type", type), ("vector_field", vector_field)) if v}
-        params["id_field"] = id_field
+        params = _only(type=type, id_field=id_field, vector_field=vector_field)
         if not isinstance(records, pa.Table) and hasattr(records, "to_dict"):
             records = pa.Table.from_pandas(records, preserve_index=False)
         if isinstance(records, pa.Table):
             headers = {"Content-Type": _wire.ARROW}
-            body = _wire.table_to_ipc(records)
+            content = _wire.table_to_ipc(records)
+            reply = self._json("POST", "nodes", content=content, headers=headers, params=params)
+        elif isinstance(records, Iterable):
+            reply = self._json("POST", "nodes", body=list(records), params=params)
         else:
-            headers = {"Content-Type": _wire.JSON}
-            try:
-                body = _wire.dumps(list(records)).encode()
-            except (TypeError, ValueError) as exc:
-                raise errors.InvalidDataError(f"records must be JSON: {exc}") from None
-        reply = self._json("POST", "nodes", content=body, headers=headers, params=params)
+            raise errors.InvalidDataError(
+                "put_many() takes a list of dicts, a pandas DataFrame or an Arrow table, "
+                f"got {records.__class__.__name__}"
+            )
         return int(reply["written"])
 
     def get(self, id: str) -> Node | None:
@@ -202,7 +255,7 @@ class RemoteDatabase:
         """Nodes for `ids`, in the same order, None where absent."""
         if isinstance(ids, (str, bytes)):
             raise errors.InvalidDataError("get_many() takes a list of ids; use get() for one id")
-        reply = self._json("POST", "nodes/get", json={"ids": list(ids)})
+        reply = self._json("POST", "nodes/get", body={"ids": list(ids)})
         return [_wire.maybe_node(n) for n in reply["nodes"]]
 
     def delete(self, id: str) -> bool:
@@ -227,11 +280,11 @@ class RemoteDatabase:
     def link(self, src: str, dst: str, label: str, data: dict[str, Any] | None = None) -> Node:
         """Create (or update) the edge `src -[label]-> dst`; both nodes must exist."""
         body = {"src": src, "dst": dst, "label": label, "data": data}
-        return _wire.node_from_json(self._json("POST", "edges", content=_wire.dumps(body)))
+        return _wire.node_from_json(self._json("POST", "edges", body=body))
 
     def unlink(self, src: str, dst: str, label: str) -> bool:
         """Remove the edge `src -[label]-> dst`; False when there was none."""
-        params = {"src": src, "dst": dst, "label": label}
+        params = _only(src=_id(src), dst=_id(dst), label=label)
         return bool(self._json("DELETE", "edges", params=params)["deleted"])
 
     def neighbors(
@@ -252,10 +305,11 @@ class RemoteDatabase:
     def restore(self, id: str, version: int) -> Node:
         """Make version `version` of node `id` current again (as a new version)."""
         route = self._node_route(id, "/restore")
-        return _wire.node_from_json(self._json("POST", route, json={"version": version}))
+        return _wire.node_from_json(self._json("POST", route, body={"version": version}))
 
     def as_of(self, when: datetime | float | int) -> RemoteSnapshot:
         """A read-only view of the database as it was at `when`."""
+        self._check_open()
         return RemoteSnapshot(self, _when(when))
 
     # -- changes -----------------------------------------------------------------------
@@ -264,6 +318,7 @@ class RemoteDatabase:
         self, callback: Callable[[Change], None], *, id: str | None = None, type: str | None = None
     ) -> Subscription:
         """Call `callback(change)` (on a feed thread) after every matching change."""
+        self._check_open()
         if not callable(callback):
             raise errors.InvalidDataError("subscribe() needs a callable")
         feed = _Feed(self, callback, _only(id=id, type=type))
@@ -301,7 +356,7 @@ class RemoteDatabase:
     ) -> dict[str, Any]:
         """Create and build an index on the server; returns its description."""
         body = {"kind": kind, "name": name, "type": type, "fields": fields, "params": params}
-        described: dict[str, Any] = self._json("POST", "indexes", content=_wire.dumps(body))
+        described: dict[str, Any] = self._json("POST", "indexes", body=body)
         return described
 
     def drop_index(self, name: str) -> None:
@@ -332,7 +387,7 @@ class RemoteDatabase:
             "filter": filter,
             "limit": limit,
         }
-        reply = self._json("POST", "search", content=_wire.dumps(body))
+        reply = self._json("POST", "search", body=body)
         hits = [
             SearchHit(h["id"], h["score"], h["snippet"], _wire.node_from_json(h["node"]))
             for h in reply["hits"]
@@ -351,20 +406,19 @@ class RemoteDatabase:
         if isinstance(query, np.ndarray):
             query = query.tolist()
         body = {"query": query, "k": k, "filter": filter, "index": index}
-        reply = self._json("POST", "vector-search", content=_wire.dumps(body))
+        reply = self._json("POST", "vector-search", body=body)
         return [
             VectorHit(h["id"], h["score"], _wire.node_from_json(h["node"])) for h in reply["hits"]
         ]
 
     def query(self, spec: dict[str, Any]) -> pa.Table:
         """Run a query spec on the server; the result comes back as Arrow IPC."""
-        headers = {"Accept": _wire.ARROW, "Content-Type": _wire.JSON}
-        response = self._send("POST", "query", content=_wire.dumps(spec), headers=headers)
+        response = self._send("POST", "query", body=spec, headers={"Accept": _wire.ARROW})
         return _wire.table_from_ipc(response.content)
 
     def explain(self, spec: dict[str, Any]) -> dict[str, Any]:
         """How the server would run a query spec (which index serves it)."""
-        plan: dict[str, Any] = self._json("POST", "explain", content=_wire.dumps(spec))
+        plan: dict[str, Any] = self._json("POST", "explain", body=spec)
         return plan
 
     def traverse(
@@ -379,7 +433,7 @@ class RemoteDatabase:
         self, a: str, b: str, *, label: str | None = None, direction: str = "out"
     ) -> builtins.list[str] | None:
         """Ids on a shortest path from a to b, or None if unreachable."""
-        params = _only(a=a, b=b, label=label, direction=direction)
+        params = _only(a=_id(a), b=_id(b), label=label, direction=direction)
         path: builtins.list[str] | None = self._json("GET", "path", params=params)["path"]
         return path
 
@@ -417,7 +471,7 @@ class RemoteDatabase:
     def resolve_conflict(self, conflict_id: str, choose: str = "winner") -> Node:
         """Settle a conflict by writing the chosen side's value ("winner" or "loser")."""
         route = f"conflicts/{quote(conflict_id, safe='')}/resolve"
-        return _wire.node_from_json(self._json("POST", route, json={"choose": choose}))
+        return _wire.node_from_json(self._json("POST", route, body={"choose": choose}))
 
     # -- storage -----------------------------------------------------------------------
 
@@ -436,7 +490,7 @@ class RemoteDatabase:
     ) -> CompactionReport:
         """Compact the server's storage now (None: a full compaction)."""
         _no_progress(progress)
-        return CompactionReport(**self._json("POST", "storage/compact", json={"level": level}))
+        return CompactionReport(**self._json("POST", "storage/compact", body={"level": level}))
 
     def backup(
         self,
@@ -448,7 +502,7 @@ class RemoteDatabase:
         """Back the database up into the folder `dest` on the server's machine."""
         _no_progress(progress)
         body = {"dest": str(dest), "incremental": incremental}
-        return _wire.backup_from_json(self._json("POST", "backups", json=body))
+        return _wire.backup_from_json(self._json("POST", "backups", body=body))
 
     def backups(self, dest: str | os.PathLike[str]) -> builtins.list[Backup]:
         """The backups in `dest` (on the server's machine), oldest first."""
@@ -474,7 +528,7 @@ class RemoteDatabase:
             "id_field": id_field,
             "mapping": mapping,
         }
-        return int(self._json("POST", "import", json=body)["imported"])
+        return int(self._json("POST", "import", body=body)["imported"])
 
     def export(
         self,
@@ -486,7 +540,7 @@ class RemoteDatabase:
     ) -> int:
         """Export nodes (or a SQL result) to a file on the server's machine; returns rows."""
         body = {"path": str(path), "format": format, "type": type, "query": query}
-        return int(self._json("POST", "export", json=body)["exported"])
+        return int(self._json("POST", "export", body=body)["exported"])
 
 
 class RemoteSnapshot:
@@ -565,21 +619,21 @@ class RemoteMesh:
 
     def connect(self, url: str, *, peer_id: str | None = None) -> None:
         """Have the server keep a link to the peer at `url`."""
-        self._db._send("POST", "mesh/peers", json={"url": url, "peer_id": peer_id})
+        self._db._send("POST", "mesh/peers", body={"url": url, "peer_id": peer_id})
 
     def disconnect(self, peer_id: str) -> None:
         """Have the server close its links to `peer_id`."""
-        self._db._send("DELETE", "mesh/peers", params={"peer_id": peer_id})
+        self._db._send("DELETE", "mesh/peers", params=_only(peer_id=peer_id))
 
     def sync(self, peer_id: str | None = None) -> None:
         """Run a sync round with one peer, or all."""
-        self._db._send("POST", "mesh/sync", json={"peer_id": peer_id})
+        self._db._send("POST", "mesh/sync", body={"peer_id": peer_id})
 
     def pause(self) -> None:
-        self._db._send("PUT", "mesh", json={"paused": True})
+        self._db._send("PUT", "mesh", body={"paused": True})
 
     def resume(self) -> None:
-        self._db._send("PUT", "mesh", json={"paused": False})
+        self._db._send("PUT", "mesh", body={"paused": False})
 
     def logs(self, limit: int = 200, level: str | None = None) -> builtins.list[dict[str, Any]]:
         """The newest mesh log entries."""
@@ -599,7 +653,7 @@ class RemoteMesh:
         return found
 
     def delete_snapshot(self, snapshot_id: str) -> None:
-        self._db._send("DELETE", "mesh/snapshots", params={"id": snapshot_id})
+        self._db._send("DELETE", "mesh/snapshots", params=_only(id=snapshot_id))
 
 
 class _Feed:
@@ -663,9 +717,65 @@ class _Feed:
         self._db._feeds.discard(self)
 
 
+ID_PARAMS = frozenset({"id", "a", "b", "src", "dst", "peer_id"})
+INT_PARAMS = frozenset({"limit", "offset", "depth"})
+
+
 def _only(**params: Any) -> dict[str, str]:
-    """Query parameters, leaving out those that are None."""
-    return {k: str(v) for k, v in params.items() if v is not None}
+    """Query parameters, leaving out those that are None.
+
+    A query string flattens every value to text, so the types are checked here, where
+    `count(5)` can still be told from `count("5")`: integers where integers belong,
+    strings elsewhere (a bad node id raises InvalidIdError, anything else
+    InvalidDataError), as the engine checks its arguments.
+    """
+    query = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if name in INT_PARAMS:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise errors.InvalidDataError(
+                    f"{name} is an integer, got {type(value).__name__}: {value!r:.60}"
+                )
+        elif not isinstance(value, str):
+            cls = errors.InvalidIdError if name in ID_PARAMS else errors.InvalidDataError
+            raise cls(f"{name} is a string, got {type(value).__name__}: {value!r:.60}")
+        query[name] = str(value)
+    return query
+
+
+def _id(node_id: Any) -> str:
+    """A node id that a query string will carry (the server checks the rest)."""
+    if not isinstance(node_id, str):
+        raise errors.InvalidIdError(
+            f"node ids are strings, got {type(node_id).__name__}: {node_id!r:.60}"
+        )
+    return node_id
+
+
+def _pack_default(value: Any) -> Any:
+    if isinstance(value, np.generic):  # numpy scalars from DataFrames and arrays
+        return value.item()
+    raise errors.InvalidDataError(
+        f"{type(value).__name__} value {value!r:.60} is not JSON; use str, int, float, bool, "
+        "None, list or dict"
+    )
+
+
+def _pack(value: Any) -> bytes:
+    """A request body as msgpack; what msgpack cannot hold raises InvalidDataError."""
+    try:
+        packed: bytes = msgpack.packb(value, use_bin_type=True, default=_pack_default)
+    except errors.PluresDBError:
+        raise
+    except OverflowError:
+        raise errors.InvalidDataError(
+            "an integer is outside the 64-bit range; store it as a string"
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise errors.InvalidDataError(f"the value cannot be sent: {exc}") from None
+    return packed
 
 
 def _sql(
@@ -676,7 +786,69 @@ def _sql(
 ) -> pa.Table:
     if not isinstance(query, str):
         raise errors.InvalidDataError("sql() needs a query string")
-    body = _wire.dumps({"query": query, "params": params})
-    headers = {"Accept": _wire.ARROW, "Content-Type": _wire.JSON}
-    response = db._send("POST", "sql", content=body, headers=headers, params=where)
+    body = {"query": query, "params": params}
+    response = db._send("POST", "sql", body=body, headers={"Accept": _wire.ARROW}, params=where)
     return _wire.table_from_ipc(response.content)
+
+
+class RemoteProfiler:
+    """The profiler of a served database, with the calls of `engine.Profiler`."""
+
+    def __init__(self, db: RemoteDatabase) -> None:
+        self._db = db
+
+    @property
+    def slow_threshold_ms(self) -> float:
+        """Operations taking at least this many milliseconds are slow."""
+        return float(self._db._json("GET", "profiling/threshold")["slow_threshold_ms"])
+
+    @slow_threshold_ms.setter
+    def slow_threshold_ms(self, value: float) -> None:
+        self._db._send("PUT", "profiling/threshold", body={"slow_threshold_ms": value})
+
+    def slow_ops(self, limit: int = 100) -> builtins.list[SlowOp]:
+        """The newest `limit` slow operations, newest first."""
+        reply = self._db._json("GET", "profiling/slow", params=_only(limit=limit))
+        return [SlowOp(**op) for op in reply["ops"]]
+
+    def large_nodes(self, limit: int = 20) -> builtins.list[LargeNode]:
+        """The largest nodes read or written since the server's profiler started."""
+        reply = self._db._json("GET", "profiling/large-nodes", params=_only(limit=limit))
+        return [LargeNode(**node) for node in reply["nodes"]]
+
+    def top_talkers(self, limit: int = 10) -> builtins.list[Talker]:
+        """The server's peers by bytes their mesh links carried."""
+        reply = self._db._json("GET", "profiling/talkers", params=_only(limit=limit))
+        return [Talker(**talker) for talker in reply["talkers"]]
+
+    def trends(self, window_s: float = 300) -> builtins.list[TrendPoint]:
+        """One point per second that had operations, over the last `window_s` seconds."""
+        if isinstance(window_s, bool) or not isinstance(window_s, (int, float)):
+            raise errors.InvalidDataError(f"window_s is a finite number > 0, got {window_s!r}")
+        params = {"window": repr(float(window_s))}  # the server checks the value
+        reply = self._db._json("GET", "profiling/trends", params=params)
+        return [TrendPoint(**point) for point in reply["points"]]
+
+    def suggestions(self) -> builtins.list[Suggestion]:
+        """What the server's measurements suggest doing, most urgent first."""
+        reply = self._db._json("GET", "profiling/suggestions")
+        return [Suggestion(**suggestion) for suggestion in reply["suggestions"]]
+
+    def apply(self, suggestion_id: str) -> dict[str, Any]:
+        """Do what a suggestion says; returns what was done."""
+        done: dict[str, Any] = self._db._json("POST", self._route(suggestion_id, "apply"))
+        return done
+
+    def dismiss(self, suggestion_id: str) -> None:
+        """Stop offering a suggestion."""
+        self._db._send("POST", self._route(suggestion_id, "dismiss"))
+
+    def reset(self) -> None:
+        """Forget every measurement and dismissal on the server."""
+        self._db._send("POST", "profiling/reset")
+
+    @staticmethod
+    def _route(suggestion_id: str, action: str) -> str:
+        if not isinstance(suggestion_id, str) or not suggestion_id:
+            raise errors.InvalidDataError(f"a suggestion id is a string, got {suggestion_id!r}")
+        return f"profiling/suggestions/{quote(suggestion_id, safe='')}/{action}"

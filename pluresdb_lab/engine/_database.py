@@ -39,7 +39,15 @@ from pluresdb_lab.engine._crdt import (
     encode_meta,
 )
 from pluresdb_lab.engine._identity import Identity
-from pluresdb_lab.engine._instrument import Instrumentation, measured
+from pluresdb_lab.engine._index_sorted import SortedIndex
+from pluresdb_lab.engine._instrument import (
+    BULK_NODES,
+    Instrumentation,
+    NodeSize,
+    largest,
+    measured,
+    utf8_size,
+)
 from pluresdb_lab.engine._model import (
     EDGE_TYPE,
     Change,
@@ -61,11 +69,12 @@ from pluresdb_lab.engine._ops import (
     encode_op_payload,
     encode_record,
 )
+from pluresdb_lab.engine._profiler import Profiler
 from pluresdb_lab.engine._replication import collect_ops
 from pluresdb_lab.engine._search_api import SearchMixin
 from pluresdb_lab.engine._segments import KIND_BATCH, KIND_DELETE, KIND_PUT, SCHEMA, constant
 from pluresdb_lab.engine._snapshot import Snapshot
-from pluresdb_lab.engine._stats import StorageStats, measure
+from pluresdb_lab.engine._stats import StorageStats, distinct_keys, measure
 from pluresdb_lab.engine._store import Progress, RecoveryReport, Row, Store
 from pluresdb_lab.engine._transfer import export_rows, read_file, write_file
 from pluresdb_lab.engine._validate import (
@@ -197,6 +206,7 @@ class Database(SearchMixin):
         self.fsync = check_fsync(fsync)
         self.max_node_bytes, retention = check_options(max_node_bytes, retention)
         self.instrumentation = Instrumentation()
+        self.profiler = Profiler(self)
         self.closed = False
         self._lock = threading.RLock()
         self._store = Store(self.path, self.fsync, retention)
@@ -218,6 +228,7 @@ class Database(SearchMixin):
             self._conflicted: set[str] | None = None
             self._sql = SqlRunner()
             self._visible: tuple[int, pa.Table, dict[str, pa.Table]] | None = None
+            self._keys: tuple[int, int] | None = None  # (write generation, distinct keys)
             for payload in records:
                 op, applied_at = decode_record(payload)
                 self._apply(op, applied_at, log_it=False)
@@ -271,7 +282,7 @@ class Database(SearchMixin):
 
     # -- writes ------------------------------------------------------------------------
 
-    @measured("put")
+    @measured("put", about="id")
     def put(
         self,
         id: str,
@@ -316,14 +327,15 @@ class Database(SearchMixin):
                 op["t"] = type_name
             if vec is not None:
                 op["v"] = vec
-            position, state = self._write_local(op, current)
-            self._last_bytes = len(patch_text)
+            position, state, size = self._write_local(op, current)
+            self.instrumentation.note(nbytes=len(patch_text), nodes=((node_id, state.type, size),))
             self._after_write()
         self._store.commit(position)
         return self._node(state)
 
-    def _write_local(self, op: Op, before: NodeState | None) -> tuple[int, NodeState]:
-        """Stamp, merge, log and install a local put/delete op (lock held)."""
+    def _write_local(self, op: Op, before: NodeState | None) -> tuple[int, NodeState, int]:
+        """Stamp, merge, log and install a local put/delete op (lock held); returns the
+        WAL position, the node's new state and its stored JSON bytes."""
         op["o"], op["s"], op["h"] = (
             self.peer_id,
             self._vv.get(self.peer_id, 0) + 1,
@@ -331,7 +343,7 @@ class Database(SearchMixin):
         )
         now = time.time()
         merged = self._merge(op, now, local=True, before=before)
-        size = len(merged.row["data"])
+        size = utf8_size(merged.row["data"])
         if size > self.max_node_bytes:
             raise NodeTooLargeError(
                 f"node {op['i']!r} would be {size:,} bytes of JSON, over the "
@@ -341,7 +353,7 @@ class Database(SearchMixin):
         self._install(merged, op)
         self._notify([merged.change] if merged.change else [])
         self._announce(op)
-        return position, merged.state
+        return position, merged.state, size
 
     def _merge(
         self,
@@ -466,6 +478,8 @@ class Database(SearchMixin):
             max_bytes=self.max_node_bytes,
             dims=dims,
         )
+        of_type = "" if type is None else f" of type {type}"
+        self.instrumentation.note(detail=f"{batch.num_rows:,} records{of_type}")
         return self._write_batch(batch)
 
     def _write_batch(self, batch: pa.Table) -> int:
@@ -475,18 +489,22 @@ class Database(SearchMixin):
             self._open()
             if not batch.num_rows:
                 return 0
-            self._last_bytes = batch.column("data").nbytes
+            nbytes = batch.column("data").nbytes
             present = self._store.ids_present(batch.column("id"))
             position = 0
+            written: builtins.list[NodeSize] = []
             fresh = batch.filter(pa.array(~present))
             if fresh.num_rows >= BULK_ROWS:
                 self._bulk_insert(fresh, self._next_local_op())
+                written = _largest_rows(fresh)
                 batch = batch.filter(pa.array(present))
             if batch.num_rows:
                 batch = self._stamp_dots(batch)
                 op = self._next_local_op(batch_to_bytes(batch))
                 position = self._store.log(encode_record(op, time.time()))
-                self._apply_batch_rows(op, batch, time.time(), local=True)
+                sizes = self._apply_batch_rows(op, batch, time.time(), local=True)
+                written = largest(written + sizes)
+            self.instrumentation.note(nbytes=nbytes, nodes=written)
             self._after_write()
             total = len(present)
         self._store.commit(position)
@@ -592,8 +610,12 @@ class Database(SearchMixin):
         for row in firsts.to_pylist():
             self._dims.setdefault(row["type"] or "", len(row["vector_first"]) // 4)
 
-    def _apply_batch_rows(self, op: Op, batch: pa.Table, now: float, *, local: bool) -> None:
+    def _apply_batch_rows(
+        self, op: Op, batch: pa.Table, now: float, *, local: bool
+    ) -> builtins.list[NodeSize]:
+        """Merge and install a batch op's rows; returns each node's id, type and size."""
         changes: list[Change] = []
+        sizes: list[NodeSize] = []
         for row in batch.to_pylist():
             sub: Op = {
                 "o": op["o"],
@@ -612,13 +634,15 @@ class Database(SearchMixin):
             payload = {k: v for k, v in sub.items() if k not in ("o", "s", "h")} | {"k": "batch"}
             merged = self._merge(sub, now, local=local, row_op=payload)
             self._install(merged, op)
+            sizes.append((row["id"], merged.state.type, utf8_size(merged.row["data"])))
             if merged.change:
                 changes.append(merged.change)
         self._vv[op["o"]] = max(self._vv.get(op["o"], 0), op["s"])
         self._notify(changes)
         self._announce(op, batch)
+        return sizes
 
-    @measured("delete")
+    @measured("delete", about="id")
     def delete(self, id: str) -> bool:
         """Delete node `id` and its edges; False when there was no such node."""
         check_id(id)
@@ -640,7 +664,7 @@ class Database(SearchMixin):
         state = self._store.state(node_id)
         assert state is not None
         ctr, deps = state.next_dot(self.peer_id)
-        position, _ = self._write_local({"k": "del", "i": node_id, "c": ctr, "d": deps}, state)
+        position, _, _ = self._write_local({"k": "del", "i": node_id, "c": ctr, "d": deps}, state)
         return position
 
     # -- reads -------------------------------------------------------------------------
@@ -655,7 +679,7 @@ class Database(SearchMixin):
             state.version,
         )
 
-    @measured("get")
+    @measured("get", about="id")
     def get(self, id: str) -> Node | None:
         """The node with this id, or None."""
         check_id(id)
@@ -664,6 +688,9 @@ class Database(SearchMixin):
             row = self._store.latest(id)
         if row is None or row["deleted"]:
             return None
+        data = row["data"]
+        size = len(data) if data.isascii() else len(data.encode())  # utf8_size, inlined
+        self.instrumentation.note(nodes=((id, row["type"], size),))
         return node_from_row(row)
 
     @measured("get_many")
@@ -675,6 +702,11 @@ class Database(SearchMixin):
         with self._lock:
             self._open()
             rows = [self._store.latest(i) for i in ids]
+        found = [r for r in rows if r is not None and not r["deleted"]]
+        self.instrumentation.note(
+            nodes=largest([(r["id"], r["type"], utf8_size(r["data"])) for r in found]),
+            detail=f"{len(ids):,} ids",
+        )
         return [None if r is None or r["deleted"] else node_from_row(r) for r in rows]
 
     def _visible_rows(self) -> tuple[pa.Table, dict[str, pa.Table]]:
@@ -687,14 +719,16 @@ class Database(SearchMixin):
         return self._visible[1], self._visible[2]
 
     def _rows_of_type(self, type_name: str | None) -> pa.Table:
+        check_type(type_name, internal=True)
         rows, _ = self._visible_rows()
         if type_name is None:
             return rows
         return rows.filter(pc.equal(rows.column("type"), type_name))
 
-    @measured("count")
+    @measured("count", about="type")
     def count(self, type: str | None = None) -> int:
         """How many nodes (of one type, when given) exist."""
+        check_type(type, internal=True)
         with self._lock:
             self._open()
             counts = self._type_counts()
@@ -716,9 +750,11 @@ class Database(SearchMixin):
             self._open()
             return {t: c for t, c in sorted(self._type_counts().items(), key=_type_key) if c > 0}
 
-    @measured("list")
+    @measured("list", about="type")
     def list(self, type: str | None = None, limit: int = 100, offset: int = 0) -> list[Node]:
         """Nodes sorted by id, `limit` of them from `offset`."""
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (limit, offset)):
+            raise InvalidDataError(f"limit and offset are integers, got {limit!r} and {offset!r}")
         if limit < 0 or offset < 0:
             raise InvalidDataError("limit and offset cannot be negative")
         with self._lock:
@@ -728,7 +764,7 @@ class Database(SearchMixin):
 
     # -- edges -------------------------------------------------------------------------
 
-    @measured("link")
+    @measured("link", about=("src", "label", "dst"))
     def link(self, src: str, dst: str, label: str, data: dict[str, Any] | None = None) -> Node:
         """Create (or update) the edge `src -[label]-> dst`; both nodes must exist."""
         check_id(src)
@@ -747,7 +783,7 @@ class Database(SearchMixin):
         fields = {"from": src, "to": dst, "label": label, **data}
         return self._put(edge_id(src, dst, label), fields, type_name=EDGE_TYPE, internal=True)
 
-    @measured("unlink")
+    @measured("unlink", about=("src", "label", "dst"))
     def unlink(self, src: str, dst: str, label: str) -> bool:
         """Remove the edge `src -[label]-> dst`; False when there was none."""
         check_id(src)
@@ -756,7 +792,7 @@ class Database(SearchMixin):
             raise InvalidDataError(f"an edge label is a non-empty string, got {label!r}")
         return self.delete(edge_id(src, dst, label))
 
-    @measured("neighbors")
+    @measured("neighbors", about="id")
     def neighbors(
         self, id: str, label: str | None = None, direction: Direction = "out"
     ) -> builtins.list[Node]:
@@ -876,7 +912,7 @@ class Database(SearchMixin):
 
     # -- history -----------------------------------------------------------------------
 
-    @measured("history")
+    @measured("history", about="id")
     def history(self, id: str) -> builtins.list[Version]:
         """Every visible version of node `id`, oldest first."""
         check_id(id)
@@ -898,7 +934,7 @@ class Database(SearchMixin):
             if r["changed"]
         ]
 
-    @measured("restore")
+    @measured("restore", about="id")
     def restore(self, id: str, version: int) -> Node:
         """Make version `version` of node `id` current again (as a new version)."""
         versions = {v.version: v for v in self.history(id)}
@@ -917,7 +953,7 @@ class Database(SearchMixin):
         patch.update(old.data)
         return self._put(id, patch, type_name=old.type, internal=True)
 
-    @measured("as_of")
+    @measured("as_of", about="when")
     def as_of(self, when: datetime | float | int) -> Snapshot:
         """A read-only view of the database as it was at `when`."""
         if isinstance(when, datetime):
@@ -935,7 +971,7 @@ class Database(SearchMixin):
 
     # -- analytics ---------------------------------------------------------------------
 
-    @measured("scan")
+    @measured("scan", about="type")
     def scan(self, type: str | None = None) -> pa.Table:
         """Current nodes as stored: id, type, data (JSON text), vector (float32 bytes),
         written (epoch seconds). The raw form indexes and exports read."""
@@ -943,24 +979,29 @@ class Database(SearchMixin):
             self._open()
             return self._rows_of_type(type).select(["id", "type", "data", "vector", "written"])
 
-    @measured("to_arrow")
+    @measured("to_arrow", about="type")
     def to_arrow(self, type: str | None = None) -> pa.Table:
         """Current nodes as an Arrow table: typed columns for one type, else JSON data."""
+        check_type(type, internal=True)
         with self._lock:
             self._open()
-            if type is None:
-                return nodes_table(self._rows_of_type(None))
-            _, cache = self._visible_rows()
-            if type not in cache:
-                cache[type] = typed_table(self._rows_of_type(type))
-            return cache[type]
+            return self._typed(type)
+
+    def _typed(self, type_name: str | None) -> pa.Table:
+        """`to_arrow` without its instrumentation (lock held); typed tables are cached."""
+        if type_name is None:
+            return nodes_table(self._rows_of_type(None))
+        _, cache = self._visible_rows()
+        if type_name not in cache:
+            cache[type_name] = typed_table(self._rows_of_type(type_name))
+        return cache[type_name]
 
     def to_pandas(self, type: str | None = None) -> pd.DataFrame:
         """`to_arrow(type)` as a pandas DataFrame."""
         frame: pd.DataFrame = self.to_arrow(type).to_pandas()
         return frame
 
-    @measured("sql")
+    @measured("sql", about="query")
     def sql(
         self, query: str, params: builtins.list[Any] | dict[str, Any] | None = None
     ) -> pa.Table:
@@ -969,7 +1010,7 @@ class Database(SearchMixin):
             self._open()
             rows, cache = self._visible_rows()
             result = self._sql.run(query, params, rows, cache)
-            self._last_bytes = result.nbytes
+            self.instrumentation.note(nbytes=result.nbytes)
             return result
 
     # -- replication -------------------------------------------------------------------
@@ -1103,7 +1144,7 @@ class Database(SearchMixin):
 
     # -- conflicts ---------------------------------------------------------------------
 
-    @measured("conflicts")
+    @measured("conflicts", about="id")
     def conflicts(self, id: str | None = None) -> builtins.list[Conflict]:
         """Concurrent writes that last-writer-wins resolved, with both sides."""
         with self._lock:
@@ -1125,7 +1166,7 @@ class Database(SearchMixin):
                     found.extend(_conflicts_of(state))
         return found
 
-    @measured("resolve_conflict")
+    @measured("resolve_conflict", about="conflict_id")
     def resolve_conflict(self, conflict_id: str, choose: str = "winner") -> Node:
         """Settle a conflict by writing the chosen side's value ("winner" or "loser")."""
         if choose not in ("winner", "loser"):
@@ -1150,7 +1191,7 @@ class Database(SearchMixin):
             self._open()
             self._store.flush(self._saved_state())
 
-    @measured("compact")
+    @measured("compact", about="level")
     def compact(
         self, level: int | None = None, *, progress: Progress | None = None
     ) -> CompactionReport:
@@ -1177,7 +1218,7 @@ class Database(SearchMixin):
                 self._store.flush(self._saved_state())
         return self._compactor.run(level, progress)
 
-    @measured("backup")
+    @measured("backup", about="dest")
     def backup(
         self,
         dest: str | os.PathLike[str],
@@ -1220,12 +1261,12 @@ class Database(SearchMixin):
             with self._lock:
                 self._store.unpin(names)
 
-    @measured("backups")
+    @measured("backups", about="dest")
     def backups(self, dest: str | os.PathLike[str]) -> builtins.list[Backup]:
         """The backups in `dest`, oldest first (interrupted ones marked incomplete)."""
         return list_backups(dest)
 
-    @measured("import_file")
+    @measured("import_file", about="path")
     def import_file(
         self,
         path: str | os.PathLike[str],
@@ -1265,7 +1306,7 @@ class Database(SearchMixin):
         )
         return self._write_batch(batch) if batch.num_rows else 0
 
-    @measured("export")
+    @measured("export", about="path")
     def export(
         self,
         path: str | os.PathLike[str],
@@ -1296,7 +1337,85 @@ class Database(SearchMixin):
         with self._lock:
             self._open()
             rows, _ = self._visible_rows()
-            return measure(self._store, rows, sum(self._type_counts().values()))
+            generation = self._store._generation
+        # Counting keys parses every node's JSON: done outside the lock (the rows are an
+        # immutable snapshot) and kept until the next write, so writers never wait on it.
+        keys = self._keys
+        if keys is None or keys[0] != generation:
+            keys = self._keys = (generation, distinct_keys(rows))
+        with self._lock:
+            self._open()
+            return measure(self._store, sum(self._type_counts().values()), keys[1])
+
+    # -- the search mixin's public methods pass the instrumentation point too ----------
+
+    create_index = measured("create_index", about=("kind", "type", "fields"))(
+        SearchMixin.create_index
+    )
+    drop_index = measured("drop_index", about="name")(SearchMixin.drop_index)
+    indexes = measured("indexes")(SearchMixin.indexes)
+    # not the query itself: events are kept, and a vector would keep kilobytes alive each
+    vector_search = measured("vector_search", about=("k", "filter", "index"))(
+        SearchMixin.vector_search
+    )
+    search = measured("search", about=("text", "type", "filter"))(SearchMixin.search)
+    query = measured("query", about="spec")(SearchMixin.query)
+    explain = measured("explain", about="spec")(SearchMixin.explain)
+    traverse = measured("traverse", about="start")(SearchMixin.traverse)
+    shortest_path = measured("shortest_path", about=("a", "b"))(SearchMixin.shortest_path)
+    degree = measured("degree", about="id")(SearchMixin.degree)
+    to_networkx = measured("to_networkx")(SearchMixin.to_networkx)
+
+    # -- what the profiler reads, outside the instrumentation (not user operations) ----
+
+    def _level_zero(self) -> tuple[int, int]:
+        """How many segments compaction level 0 holds, and their bytes."""
+        with self._lock:
+            self._open()
+            found = [s for s in self._store.segments if s.level == 0]
+            in_memory = self.path is None
+            return len(found), sum(s.table.nbytes if in_memory else s.size for s in found)
+
+    def _field_kind(self, type_name: str, field: str) -> pa.DataType | None:
+        """The Arrow type of a field in a type's typed table; None when no node has it
+        (or the name, read from a slow call's spec, is no type name at all)."""
+        with self._lock:
+            self._open()
+            try:
+                schema = self._typed(type_name).schema
+            except InvalidDataError:
+                return None
+        return schema.field(field).type if field in schema.names else None
+
+    def _range_fields(self, type_name: str) -> set[str]:
+        """Fields of a type that a numeric or composite index serves ranges on."""
+        with self._lock:
+            return {
+                index.fields[0]
+                for index in self._registry.indexes.values()
+                if isinstance(index, SortedIndex) and index.type == type_name and index.fields
+            }
+
+
+def _largest_rows(rows: pa.Table) -> list[NodeSize]:
+    """(id, type, bytes) of the BULK_NODES rows holding the most JSON, picked by Arrow."""
+    sizes = pa.table(
+        {
+            "id": rows.column("id"),
+            "type": rows.column("type"),
+            "bytes": pc.binary_length(rows.column("data")),
+        }
+    )
+    if sizes.num_rows > BULK_NODES:
+        sizes = sizes.take(pc.select_k_unstable(sizes, BULK_NODES, [("bytes", "descending")]))
+    return list(
+        zip(
+            sizes.column("id").to_pylist(),
+            sizes.column("type").to_pylist(),
+            sizes.column("bytes").to_pylist(),
+            strict=True,
+        )
+    )
 
 
 def _type_key(item: tuple[str | None, int]) -> tuple[bool, str]:

@@ -9,16 +9,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+import msgpack
 import pyarrow as pa
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from tornado import web
+from tornado.httputil import HTTPServerRequest
 from tornado.ioloop import IOLoop
 
 from pluresdb_lab import _wire, errors
 from pluresdb_lab._database import Database
 from pluresdb_lab.engine import Snapshot
-from pluresdb_lab.server.errors import ApiError, bad_request
+from pluresdb_lab.server.errors import ApiError, bad_request, error_body
 
 T = TypeVar("T")
 
@@ -45,21 +46,24 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ApiError):
-            body = {"error": exc.error, "message": exc.message}
-        elif isinstance(exc, web.HTTPError):
-            error = "InvalidDataError" if status_code == 400 else "HTTPError"
-            body = {"error": error, "message": exc.log_message or self._reason}
-        else:
-            body = {"error": "ServerError", "message": f"{type(exc).__name__}: {exc}"}
-        self.finish(_wire.dumps(body))
+        self.finish(_wire.dumps(error_body(status_code, exc, self._reason)))
 
     # -- requests ----------------------------------------------------------------------
 
     def json_body(self) -> Any:
-        """The request body parsed as JSON (an empty body is an empty object)."""
+        """The request body parsed as JSON (an empty body is an empty object).
+
+        A body sent as `application/msgpack` is unpacked instead: msgpack keeps what
+        JSON would change (bytes, non-string keys, NaN), so the engine judges exactly
+        what the caller passed, as it would in process. RemoteDatabase sends msgpack.
+        """
         if not self.request.body:
             return {}
+        if self.request.headers.get("Content-Type", "").startswith(_wire.MSGPACK):
+            try:
+                return msgpack.unpackb(self.request.body, raw=False, strict_map_key=False)
+            except (ValueError, TypeError, msgpack.UnpackException) as exc:
+                raise bad_request(f"the request body is not valid msgpack: {exc}") from None
         try:
             return json.loads(self.request.body)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -71,8 +75,19 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
             raise bad_request(f"the request body must be a JSON object, got {type(body).__name__}")
         return body
 
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """A query argument exactly as sent (the last one given), or `default`."""
+        return query_arg(self.request, name, default)
+
+    def required_arg(self, name: str) -> str:
+        """A query argument exactly as sent; 400 when it is missing."""
+        value = self.arg(name)
+        if value is None:
+            raise bad_request(f"the query parameter {name!r} is required")
+        return value
+
     def int_arg(self, name: str, default: int) -> int:
-        raw = self.get_argument(name, None)
+        raw = self.arg(name)
         if raw is None:
             return default
         try:
@@ -88,7 +103,7 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
 
     async def view(self) -> Database | Snapshot:
         """The database, or the read-only view `?as_of=` (epoch seconds or ISO 8601) asks for."""
-        raw = self.get_argument("as_of", None)
+        raw = self.arg("as_of")
         if raw is None:
             return self.db
         return await self.call(self.db.as_of, parse_time(raw))
@@ -105,6 +120,21 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
             self.finish(_wire.table_to_ipc(table), set_content_type=_wire.ARROW)
         else:
             self.reply({"columns": table.column_names, "rows": table.to_pylist()})
+
+
+def query_arg(request: HTTPServerRequest, name: str, default: str | None = None) -> str | None:
+    """A query argument exactly as sent (the last one given), or `default`.
+
+    Tornado's `get_argument` turns control characters into spaces and strips
+    whitespace, which would quietly change node ids, labels and type names.
+    """
+    values = request.query_arguments.get(name)
+    if not values:
+        return default
+    try:
+        return values[-1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_request(f"query parameter {name!r} is not UTF-8") from None
 
 
 def parse_time(raw: str) -> float:

@@ -50,3 +50,13 @@ class ApiError(web.HTTPError):
 def bad_request(message: str) -> ApiError:
     """A malformed request body or parameter: 400, raised as InvalidDataError remotely."""
     return ApiError(400, "InvalidDataError", message)
+
+
+def error_body(status_code: int, exc: BaseException | None, reason: str) -> dict[str, str]:
+    """The JSON body of an error reply: the `pluresdb_lab.errors` class name and a message."""
+    if isinstance(exc, ApiError):
+        return {"error": exc.error, "message": exc.message}
+    if isinstance(exc, web.HTTPError):
+        error = "InvalidDataError" if status_code == 400 else "HTTPError"
+        return {"error": error, "message": exc.log_message or reason}
+    return {"error": "ServerError", "message": f"{type(exc).__name__}: {exc}"}

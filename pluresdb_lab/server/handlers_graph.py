@@ -30,9 +30,9 @@ class EdgesHandler(ApiHandler):
     async def delete(self) -> None:
         removed = await self.call(
             self.db.unlink,
-            self.get_argument("src"),
-            self.get_argument("dst"),
-            self.get_argument("label"),
+            self.required_arg("src"),
+            self.required_arg("dst"),
+            self.required_arg("label"),
         )
         self.reply({"deleted": removed})
 
@@ -46,7 +46,7 @@ class NeighborsHandler(ApiHandler):
         nodes = await self.call(
             self.db.neighbors,
             node_id,
-            self.get_argument("label", None),
-            self.get_argument("direction", "out"),
+            self.arg("label"),
+            self.arg("direction", "out"),
         )
         self.reply({"nodes": [_wire.node_to_json(n) for n in nodes]})

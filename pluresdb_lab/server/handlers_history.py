@@ -39,7 +39,7 @@ class ConflictsHandler(ApiHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        found = await self.call(self.db.conflicts, self.get_argument("id", None))
+        found = await self.call(self.db.conflicts, self.arg("id"))
         self.reply({"conflicts": [_wire.conflict_to_json(c) for c in found]})
 
 

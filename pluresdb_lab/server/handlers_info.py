@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
@@ -11,7 +13,7 @@ from pluresdb_lab.server.openapi import document
 
 
 class InfoHandler(ApiHandler):
-    """GET: version, peer id, folder and options of the served database."""
+    """GET: version, peer id, folder, options and recovery report of the served database."""
 
     @web.authenticated
     @authorized
@@ -23,6 +25,7 @@ class InfoHandler(ApiHandler):
                 "path": None if self.db.path is None else str(self.db.path),
                 "fsync": self.db.fsync,
                 "max_node_bytes": self.db.max_node_bytes,
+                "recovery": dataclasses.asdict(self.db.recovery),
             }
         )
 

@@ -52,8 +52,8 @@ class PeersHandler(ApiHandler):
     @web.authenticated
     @authorized
     async def delete(self) -> None:
-        await self.call(self.db.mesh.disconnect, self.get_argument("peer_id"))
-        self.reply({"disconnected": self.get_argument("peer_id")})
+        await self.call(self.db.mesh.disconnect, self.required_arg("peer_id"))
+        self.reply({"disconnected": self.required_arg("peer_id")})
 
 
 class SyncHandler(ApiHandler):
@@ -72,9 +72,7 @@ class LogsHandler(ApiHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        entries = await self.call(
-            self.db.mesh.logs, self.int_arg("limit", 200), self.get_argument("level", None)
-        )
+        entries = await self.call(self.db.mesh.logs, self.int_arg("limit", 200), self.arg("level"))
         self.reply({"entries": entries})
 
 
@@ -94,5 +92,5 @@ class SnapshotsHandler(ApiHandler):
     @web.authenticated
     @authorized
     async def delete(self) -> None:
-        await self.call(self.db.mesh.delete_snapshot, self.get_argument("id"))
-        self.reply({"deleted": self.get_argument("id")})
+        await self.call(self.db.mesh.delete_snapshot, self.required_arg("id"))
+        self.reply({"deleted": self.required_arg("id")})

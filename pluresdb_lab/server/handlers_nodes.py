@@ -22,7 +22,7 @@ class NodesHandler(ApiHandler):
         view = await self.view()
         nodes = await self.call(
             view.list,
-            self.get_argument("type", None),
+            self.arg("type"),
             self.int_arg("limit", 100),
             self.int_arg("offset", 0),
         )
@@ -45,9 +45,9 @@ class NodesHandler(ApiHandler):
         written = await self.call(
             self.db.put_many,
             records,
-            type=self.get_argument("type", None),
-            id_field=self.get_argument("id_field", "id"),
-            vector_field=self.get_argument("vector_field", None),
+            type=self.arg("type"),
+            id_field=self.arg("id_field", "id"),
+            vector_field=self.arg("vector_field"),
         )
         self.reply({"written": written})
 
@@ -105,7 +105,7 @@ class CountHandler(ApiHandler):
     @authorized
     async def get(self) -> None:
         view = await self.view()
-        self.reply({"count": await self.call(view.count, self.get_argument("type", None))})
+        self.reply({"count": await self.call(view.count, self.arg("type"))})
 
 
 class TypesHandler(ApiHandler):
@@ -125,4 +125,4 @@ class TableHandler(ApiHandler):
     @authorized
     async def get(self) -> None:
         view = await self.view()
-        self.reply_table(await self.call(view.to_arrow, self.get_argument("type", None)))
+        self.reply_table(await self.call(view.to_arrow, self.arg("type")))

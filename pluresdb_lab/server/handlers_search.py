@@ -118,8 +118,8 @@ class TraverseHandler(ApiHandler):
             self.db.traverse,
             node_id,
             self.int_arg("depth", 1),
-            self.get_argument("label", None),
-            self.get_argument("direction", "out"),
+            self.arg("label"),
+            self.arg("direction", "out"),
         )
         self.reply({"hops": hops})
 
@@ -132,10 +132,10 @@ class PathHandler(ApiHandler):
     async def get(self) -> None:
         path = await self.call(
             self.db.shortest_path,
-            self.get_argument("a"),
-            self.get_argument("b"),
-            label=self.get_argument("label", None),
-            direction=self.get_argument("direction", "out"),
+            self.required_arg("a"),
+            self.required_arg("b"),
+            label=self.arg("label"),
+            direction=self.arg("direction", "out"),
         )
         self.reply({"path": path})
 
@@ -149,7 +149,7 @@ class DegreeHandler(ApiHandler):
         degree = await self.call(
             self.db.degree,
             node_id,
-            label=self.get_argument("label", None),
-            direction=self.get_argument("direction", "both"),
+            label=self.arg("label"),
+            direction=self.arg("direction", "both"),
         )
         self.reply({"degree": degree})

@@ -55,7 +55,7 @@ class BackupsHandler(ApiHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"backups": await self.call(self.db.backups, self.get_argument("dest"))})
+        self.reply({"backups": await self.call(self.db.backups, self.required_arg("dest"))})
 
     @web.authenticated
     @authorized

@@ -82,6 +82,46 @@ SCHEMAS: dict[str, Schema] = {
         columns={"type": "array", "items": TEXT},
         rows={"type": "array", "items": {"type": "object"}},
     ),
+    "SlowOp": _obj(
+        ["op", "duration_ms", "time", "detail"],
+        op=TEXT,
+        duration_ms={"type": "number"},
+        time={"type": "number"},
+        detail=TEXT,
+    ),
+    "LargeNode": _obj(
+        ["id", "type", "bytes", "reads", "writes"],
+        id=TEXT,
+        type=NULLABLE_TEXT,
+        bytes=COUNT,
+        reads=COUNT,
+        writes=COUNT,
+    ),
+    "Talker": _obj(
+        ["peer_id", "bytes_in", "bytes_out", "messages_in", "messages_out"],
+        peer_id=TEXT,
+        bytes_in=COUNT,
+        bytes_out=COUNT,
+        messages_in=COUNT,
+        messages_out=COUNT,
+    ),
+    "TrendPoint": _obj(
+        ["time", "ops", "ops_per_s", "p50_ms", "p95_ms", "p99_ms"],
+        time={"type": "number"},
+        ops=COUNT,
+        ops_per_s={"type": "number"},
+        p50_ms={"type": "number"},
+        p95_ms={"type": "number"},
+        p99_ms={"type": "number"},
+    ),
+    "Suggestion": _obj(
+        ["id", "kind", "priority", "reason", "action"],
+        id=TEXT,
+        kind={"type": "string", "enum": ["create_index", "compact", "split_node"]},
+        priority={"type": "string", "enum": ["high", "medium", "low"]},
+        reason=TEXT,
+        action={"type": "object"},
+    ),
 }
 
 
@@ -455,9 +495,82 @@ def _paths() -> dict[str, Schema]:
                 parameters=[_query("id", TEXT, required=True)],
             ),
         },
+        "/profiling/slow": {
+            "get": _op(
+                "Newest slow operations, newest first",
+                _json(_obj(["ops"], ops={"type": "array", "items": _ref("SlowOp")})),
+                parameters=[_query("limit", COUNT)],
+            )
+        },
+        "/profiling/threshold": {
+            "get": _op(
+                "The slow threshold",
+                _json(_obj(["slow_threshold_ms"], slow_threshold_ms={"type": "number"})),
+            ),
+            "put": _op(
+                "Change the slow threshold",
+                _json(_obj(["slow_threshold_ms"], slow_threshold_ms={"type": "number"})),
+                requestBody=_body(
+                    _obj(["slow_threshold_ms"], slow_threshold_ms={"type": "number", "minimum": 0})
+                ),
+            ),
+        },
+        "/profiling/large-nodes": {
+            "get": _op(
+                "Largest nodes read or written, with read and write counts",
+                _json(_obj(["nodes"], nodes={"type": "array", "items": _ref("LargeNode")})),
+                parameters=[_query("limit", COUNT)],
+            )
+        },
+        "/profiling/talkers": {
+            "get": _op(
+                "Peers by bytes their mesh links carried",
+                _json(_obj(["talkers"], talkers={"type": "array", "items": _ref("Talker")})),
+                parameters=[_query("limit", COUNT)],
+            )
+        },
+        "/profiling/trends": {
+            "get": _op(
+                "Ops/s and latency percentiles per second",
+                _json(_obj(["points"], points={"type": "array", "items": _ref("TrendPoint")})),
+                parameters=[
+                    _query("window", {"type": "number", "minimum": 0, "exclusiveMinimum": True})
+                ],
+            )
+        },
+        "/profiling/suggestions": {
+            "get": _op(
+                "Suggestions derived from the measurements, most urgent first",
+                _json(
+                    _obj(
+                        ["suggestions"],
+                        suggestions={"type": "array", "items": _ref("Suggestion")},
+                    )
+                ),
+            )
+        },
+        "/profiling/suggestions/{suggestion_id}/apply": {
+            "parameters": [
+                {"name": "suggestion_id", "in": "path", "required": True, "schema": TEXT}
+            ],
+            "post": _op(
+                "Do what a suggestion says (create the index, compact level 0)",
+                _json(_obj(["applied", "kind"], applied=TEXT, kind=TEXT)),
+            ),
+        },
+        "/profiling/suggestions/{suggestion_id}/dismiss": {
+            "parameters": [
+                {"name": "suggestion_id", "in": "path", "required": True, "schema": TEXT}
+            ],
+            "post": _op("Stop offering a suggestion", _json(_obj(["dismissed"], dismissed=TEXT))),
+        },
+        "/profiling/reset": {
+            "post": _op("Forget every measurement and dismissal", _json({"type": "object"}))
+        },
         "/changes": {
             "get": _op(
-                "Change feed (server-sent events: `ready`, then one `change` per change)",
+                "Change feed (server-sent events: `ready`, then one `change` per change; "
+                "the same events over a WebSocket at `changes/ws`, see the description)",
                 {"description": "text/event-stream", "content": {"text/event-stream": {}}},
                 parameters=[_query("id", TEXT), TYPE],
             )
@@ -465,11 +578,29 @@ def _paths() -> dict[str, Schema]:
     }
 
 
+DESCRIPTION = """\
+Every request needs the server's token (`Authorization: token T`, or `?token=T`); on
+a Jupyter server, a browser's login cookie with the `_xsrf` token for writes works too.
+Request bodies are JSON, or msgpack with `Content-Type: application/msgpack`.
+
+The change feed is also a WebSocket, which OpenAPI cannot describe as an operation:
+`GET changes/ws?id=&type=` with a WebSocket upgrade, authenticated like every other
+route (a missing or wrong token is refused with 403, a bad filter with 400 before the
+upgrade). The server sends JSON text messages: `{"event": "ready"}` once the
+subscription is in place, then `{"event": "change", "change": {...}}` per change, with
+the fields of a `changes` server-sent event. Messages from the client are ignored.
+"""
+
+
 def document(base_url: str = "/") -> Schema:
     """The OpenAPI document, with the server URL under `base_url`."""
     return {
         "openapi": "3.0.3",
-        "info": {"title": "PluresDB Lab REST API", "version": __version__},
+        "info": {
+            "title": "PluresDB Lab REST API",
+            "version": __version__,
+            "description": DESCRIPTION,
+        },
         "servers": [{"url": f"{base_url.rstrip('/')}/pluresdb/api"}],
         "components": {
             "schemas": SCHEMAS,

@@ -18,6 +18,7 @@ from pluresdb_lab.server import (
     handlers_info,
     handlers_mesh,
     handlers_nodes,
+    handlers_profiling,
     handlers_replication,
     handlers_search,
     handlers_sql,
@@ -56,6 +57,7 @@ HANDLERS: list[tuple[str, type[RequestHandler]]] = [
     ("import", handlers_storage.ImportHandler),
     ("export", handlers_storage.ExportHandler),
     ("changes", feed.ChangesHandler),
+    ("changes/ws", feed.ChangesSocketHandler),
     ("indexes", handlers_search.IndexesHandler),
     (f"indexes/{ID}", handlers_search.IndexHandler),
     ("search", handlers_search.SearchHandler),
@@ -70,6 +72,15 @@ HANDLERS: list[tuple[str, type[RequestHandler]]] = [
     ("mesh/sync", handlers_mesh.SyncHandler),
     ("mesh/logs", handlers_mesh.LogsHandler),
     ("mesh/snapshots", handlers_mesh.SnapshotsHandler),
+    ("profiling/slow", handlers_profiling.SlowOpsHandler),
+    ("profiling/threshold", handlers_profiling.ThresholdHandler),
+    ("profiling/large-nodes", handlers_profiling.LargeNodesHandler),
+    ("profiling/talkers", handlers_profiling.TalkersHandler),
+    ("profiling/trends", handlers_profiling.TrendsHandler),
+    ("profiling/suggestions", handlers_profiling.SuggestionsHandler),
+    (f"profiling/suggestions/{ID}/apply", handlers_profiling.ApplyHandler),
+    (f"profiling/suggestions/{ID}/dismiss", handlers_profiling.DismissHandler),
+    ("profiling/reset", handlers_profiling.ResetHandler),
 ]
 
 

@@ -1,4 +1,8 @@
-"""The public engine API (docs/api-contract.md) on both backends.
+"""The public engine API (docs/api-contract.md): embedded (in memory, on disk) and remote.
+
+The remote runs use `RemoteDatabase` against a real server on 127.0.0.1 (see
+conftest.py); a test that needs something only an in-process database has says why
+in its `embedded_only` mark.
 
 Every test asserts on values the engine returns; nothing is mocked.  Asynchronous
 deliveries (subscriptions, instrumentation listeners) are awaited with a condition
@@ -22,7 +26,6 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import pluresdb_lab as pl
 from pluresdb_lab import errors
 
 # --------------------------------------------------------------------------- helpers
@@ -475,6 +478,33 @@ def test_link_unlink_neighbors(db: Any) -> None:
     assert nb("a", label="knows") == {"b"}
 
 
+ODD_IDS = [" lead", "trail ", "tab\tin", "line\nbreak", "ü/slash?&=#%+", "\x01ctrl"]
+
+
+def test_odd_ids_and_labels_are_kept_exactly(db: Any) -> None:
+    for node_id in ODD_IDS:
+        assert db.put(node_id, {"v": node_id}, type="Odd").id == node_id
+    assert [db.get(i).data for i in ODD_IDS] == [{"v": i} for i in ODD_IDS]
+    assert ids(db.list(type="Odd")) == sorted(ODD_IDS)
+    src, dst, label = ODD_IDS[0], ODD_IDS[1], " knows\t"
+    db.link(src, dst, label)
+    assert ids(db.neighbors(src, label=label)) == [dst]
+    assert db.neighbors(src, label=label.strip()) == []
+    assert db.shortest_path(src, dst) == [src, dst]
+    assert db.unlink(src, dst, label) is True
+    assert db.neighbors(src) == []
+    rec = Recorder()
+    sub = db.subscribe(rec, id=ODD_IDS[2])
+    db.put(ODD_IDS[3], {"w": 1})
+    db.put(ODD_IDS[2], {"w": 2})
+    assert rec.wait_for(lambda xs: len(xs) >= 1)
+    sub.cancel()
+    assert [ch.id for ch in rec.items] == [ODD_IDS[2]]
+    assert [v.data for v in db.history(ODD_IDS[4])] == [{"v": ODD_IDS[4]}]
+    assert db.delete(ODD_IDS[5]) is True
+    assert db.get(ODD_IDS[5]) is None
+
+
 # --------------------------------------------------------------------------- subscribe
 
 
@@ -878,6 +908,9 @@ def test_conflicts_recorded_and_resolved(open_db: Any, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- instrumentation
 
 
+@pytest.mark.embedded_only(
+    "instrumentation events and listeners are in-process; a server's show in its profiler"
+)
 def test_instrumentation_events(db: Any) -> None:
     db.put("i", {"v": 1}, type="T")
     db.get("i")
@@ -912,17 +945,17 @@ def test_instrumentation_events(db: Any) -> None:
 # --------------------------------------------------------------------------- lifecycle
 
 
-def test_context_manager_closes(disk_db_path: Path) -> None:
-    with pl.connect(disk_db_path) as d:
+def test_context_manager_closes(open_db: Any, disk_db_path: Path) -> None:
+    with open_db(disk_db_path) as d:
         assert d.closed is False
         d.put("a", {"v": 1}, type="T")
         db_ref = d
     assert db_ref.closed is True
-    with pl.connect(disk_db_path) as d2:
+    with open_db(disk_db_path) as d2:
         assert d2.get("a").data == {"v": 1}
     assert d2.closed is True
 
-    with pl.connect(":memory:") as m:
+    with open_db(":memory:") as m:
         m.put("a", {})
     assert m.closed is True
 

@@ -28,7 +28,7 @@ def server_loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 def test_handler_mounted_on_a_server_loop(server_loop, embedded, wait_until) -> None:
     served = pl.connect(":memory:")
-    served.mesh = Mesh(served, secret="test-mesh-secret", loop=server_loop)  # type: ignore[misc]
+    served.mesh = Mesh(served, secret="test-mesh-secret", loop=server_loop)
     served.put("from-server", {"x": 1})
 
     async def start() -> int:

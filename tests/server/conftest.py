@@ -1,5 +1,6 @@
-"""Fixtures of the server tests: a Jupyter server with the extension, a `pluresdb serve`
-subprocess, and helpers that bound every subprocess and poll with deadlines."""
+"""Fixtures of the server tests: a Jupyter server with the extension (in process, and as
+a `jupyter server` subprocess), a `pluresdb serve` subprocess, and helpers that bound
+every subprocess and poll with deadlines."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from jupyter_client.blocking import BlockingKernelClient
 from jupyter_core.utils import ensure_event_loop
 from jupyter_server.serverapp import ServerApp
 from traitlets.config import Config
@@ -22,6 +26,7 @@ from traitlets.config import Config
 from pluresdb_lab._database import Database
 
 TOKEN = "server-test-token"
+JUPYTER_TOKEN = "jupyter-process-token"
 SERVE = re.compile(r"at (http://127\.0\.0\.1:\d+/pluresdb/api/) token=")
 
 
@@ -173,3 +178,96 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLURESDB_")}
     env.update(extra)
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class JupyterServer:
+    """A `jupyter server` subprocess on 127.0.0.1 with its own Jupyter dirs.
+
+    Args:
+        root: its root dir; its config, data and runtime dirs and log go in there.
+        data: the database folder (`PluresDBApp.data_dir`).
+        config: more `PluresDBApp` traits, written to its `jupyter_server_config.json`.
+    """
+
+    def __init__(self, root: Path, data: Path, config: dict[str, Any] | None = None) -> None:
+        self.root = root
+        self.port = free_port()
+        self.mesh_url = f"ws://127.0.0.1:{self.port}/pluresdb/mesh"
+        (root / "config").mkdir(parents=True, exist_ok=True)
+        (root / "config" / "jupyter_server_config.json").write_text(
+            json.dumps({"PluresDBApp": config or {}})
+        )
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.api = self.url + "pluresdb/api/"
+        self.runtime = root / "runtime"
+        log = (root / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "server",
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={self.port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={JUPYTER_TOKEN}",
+                "--allow-root",
+                f"--ServerApp.root_dir={root}",
+                f"--PluresDBApp.data_dir={data}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env(
+                JUPYTER_RUNTIME_DIR=str(self.runtime),
+                JUPYTER_CONFIG_DIR=str(root / "config"),
+                JUPYTER_DATA_DIR=str(root / "data"),
+            ),
+        )
+        log.close()
+        self.http = httpx.Client(headers={"Authorization": f"token {JUPYTER_TOKEN}"}, timeout=30)
+        self.kernels: list[str] = []
+        try:
+            wait_for(self.ready, "jupyter server to serve the PluresDB API", timeout=60)
+        except BaseException:
+            self.close()
+            raise
+
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            log = (self.root / "server.log").read_text()
+            raise AssertionError(f"jupyter server exited:\n{log[-3000:]}")
+        try:
+            return self.http.get(self.api).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def start_kernel(self) -> BlockingKernelClient:
+        reply = self.http.post(self.url + "api/kernels", json={"name": "python3"})
+        reply.raise_for_status()
+        kernel_id = reply.json()["id"]
+        self.kernels.append(kernel_id)
+        connection = self.runtime / f"kernel-{kernel_id}.json"
+        wait_for(connection.exists, "the kernel's connection file")
+        client = BlockingKernelClient(connection_file=str(connection))
+        client.load_connection_file()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        return client
+
+    def close(self) -> None:
+        """Shut its kernels down, then the server (closing twice is harmless)."""
+        kernels, self.kernels = self.kernels, []
+        try:
+            for kernel_id in kernels:
+                self.http.delete(self.url + f"api/kernels/{kernel_id}")
+        finally:
+            self.http.close()
+            stop(self.process)

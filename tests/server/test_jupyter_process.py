@@ -9,20 +9,18 @@ them all.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from jupyter_client.blocking import BlockingKernelClient
 
-from tests.server.conftest import child_env, stop, wait_for
+from tests.server.conftest import JUPYTER_TOKEN as TOKEN
+from tests.server.conftest import JupyterServer, child_env
 
-TOKEN = "jupyter-process-token"
 WRITES = 150
 KERNEL_CODE = """
 import os, pluresdb_lab as pl
@@ -41,84 +39,6 @@ ids = {n.id for n in db.list(limit=100000)}
 print(json.dumps({"type": type(db).__name__, "ids": sorted(ids), "types": db.sql(
     "SELECT type, count(*) AS n FROM nodes GROUP BY type ORDER BY type").to_pylist()}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class JupyterServer:
-    """A `jupyter server` subprocess on 127.0.0.1 with its own Jupyter dirs."""
-
-    def __init__(self, root: Path, data: Path) -> None:
-        self.root = root
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.api = self.url + "pluresdb/api/"
-        self.runtime = root / "runtime"
-        log = (root / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "server",
-                "--no-browser",
-                "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={self.port}",
-                "--ServerApp.port_retries=0",
-                f"--IdentityProvider.token={TOKEN}",
-                "--allow-root",
-                f"--ServerApp.root_dir={root}",
-                f"--PluresDBApp.data_dir={data}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=child_env(
-                JUPYTER_RUNTIME_DIR=str(self.runtime),
-                JUPYTER_CONFIG_DIR=str(root / "config"),
-                JUPYTER_DATA_DIR=str(root / "data"),
-            ),
-        )
-        log.close()
-        self.http = httpx.Client(headers={"Authorization": f"token {TOKEN}"}, timeout=30)
-        self.kernels: list[str] = []
-        wait_for(self.ready, "jupyter server to serve the PluresDB API", timeout=60)
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            log = (self.root / "server.log").read_text()
-            raise AssertionError(f"jupyter server exited:\n{log[-3000:]}")
-        try:
-            return self.http.get(self.api).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def start_kernel(self) -> BlockingKernelClient:
-        reply = self.http.post(self.url + "api/kernels", json={"name": "python3"})
-        reply.raise_for_status()
-        kernel_id = reply.json()["id"]
-        self.kernels.append(kernel_id)
-        connection = self.runtime / f"kernel-{kernel_id}.json"
-        wait_for(connection.exists, "the kernel's connection file")
-        client = BlockingKernelClient(connection_file=str(connection))
-        client.load_connection_file()
-        client.start_channels()
-        client.wait_for_ready(timeout=60)
-        return client
-
-    def close(self) -> None:
-        """Shut its kernels down, then the server (closing twice is harmless)."""
-        kernels, self.kernels = self.kernels, []
-        try:
-            for kernel_id in kernels:
-                self.http.delete(self.url + f"api/kernels/{kernel_id}")
-        finally:
-            self.http.close()
-            stop(self.process)
 
 
 @pytest.fixture
