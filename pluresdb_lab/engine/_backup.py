@@ -156,12 +156,13 @@ def write_backup(
 ) -> Backup:
     """Write a backup of the files `manifest` lists (which the caller keeps pinned)."""
     root = Path(dest)
-    root.mkdir(parents=True, exist_ok=True)
     needed = [s["file"] for s in manifest["segments"]]
     base: Backup | None = None
     have: set[str] = set()
     if incremental:
-        complete = [b for b in list_backups(root) if b.status == "complete"]
+        complete = (
+            [b for b in list_backups(root) if b.status == "complete"] if root.is_dir() else []
+        )
         if not complete:
             raise BackupError(
                 f"no complete backup in {root} to build an incremental backup on; take a full "
@@ -170,6 +171,7 @@ def write_backup(
         base = complete[-1]
         for link in _chain(base):
             have.update(name for name in link.checksums if name.startswith("seg-"))
+    root.mkdir(parents=True, exist_ok=True)  # only once the backup can go ahead
     to_copy = [name for name in needed if name not in have]
     created = datetime.now(UTC)
     backup_id = created.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]

@@ -94,8 +94,9 @@ def distinct_keys(visible: pa.Table) -> int:
     return int(row[0]) if row else 0
 
 
-def measure(store: Store, visible: pa.Table, nodes: int) -> StorageStats:
-    """Storage statistics of `store` (call with the database lock held)."""
+def measure(store: Store, nodes: int, keys: int) -> StorageStats:
+    """Storage statistics of `store` (call with the database lock held); `keys` comes
+    from `distinct_keys`, which the caller runs outside the lock."""
     current = store.current()
     in_memory = store.folder is None
     used = superseded = 0
@@ -135,7 +136,7 @@ def measure(store: Store, visible: pa.Table, nodes: int) -> StorageStats:
         superseded_bytes=superseded,
         free_bytes=free,
         nodes=nodes,
-        keys=distinct_keys(visible),
+        keys=keys,
         levels=levels,
         wal_bytes=store.wal_bytes,
         compaction_level=max((s.level for s in store.segments), default=0),

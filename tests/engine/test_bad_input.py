@@ -728,3 +728,31 @@ def test_bad_fsync_policy(tmp_path: Path, kind: str) -> None:
     assert "sometimes" in message
     if kind == "disk":
         assert not (tmp_path / "never").exists(), "a rejected connect created the folder"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda db: db.count(5),
+        lambda db: db.count(""),
+        lambda db: db.list(5),
+        lambda db: db.list(limit="10"),
+        lambda db: db.list(offset=1.5),
+        lambda db: db.list(limit=True),
+        lambda db: db.to_arrow(["airport"]),
+    ],
+    ids=[
+        "count-int",
+        "count-empty",
+        "list-int-type",
+        "list-str-limit",
+        "list-float-offset",
+        "list-bool-limit",
+        "to_arrow-list",
+    ],
+)
+def test_reads_reject_wrong_argument_types(seeded: Any, call: Any) -> None:
+    before = state(seeded)
+    with pytest.raises(errors.InvalidDataError):
+        call(seeded)
+    assert state(seeded) == before

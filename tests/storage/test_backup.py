@@ -595,3 +595,12 @@ def test_verify_a_folder_that_is_not_a_backup(tmp_path: Path) -> None:
     assert not check.ok
     assert check.problems
     assert check.backup is None
+
+
+def test_an_incremental_without_a_full_backup_creates_nothing(tmp_path: Path) -> None:
+    dest = tmp_path / "backups"
+    with pl.connect(tmp_path / "db") as db:
+        db.put("a", {"x": 1})
+        with pytest.raises(errors.BackupError, match="full backup first"):
+            db.backup(dest, incremental=True)
+    assert not dest.exists()
