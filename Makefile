@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_storage.py
 	$(BIN)/python bench/bench_mesh.py
 	$(BIN)/python bench/bench_server.py
+	$(BIN)/python bench/bench_frontend.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info extension/node_modules pluresdb_lab/static
