@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Locator, Page
 
@@ -139,6 +140,22 @@ class Notebook:
             timeout=timeout_ms,
         )
         self._raise_on_traceback(self.cell(index))
+
+    def printed_json(self, index: int, timeout_ms: float = 30_000) -> Any:
+        """The JSON a cell printed on one line, once its output shows it.
+
+        A cell's prompt can show its number before its printed output arrives (the
+        reply and the output travel on different kernel channels), so this waits.
+        """
+        output = self.output(index)
+        self.page.wait_for_function(
+            "(area) => /\\{.*\\}/.test(area.textContent)",
+            arg=output.element_handle(),
+            timeout=timeout_ms,
+        )
+        found = re.search(r"\{.*\}", output.inner_text())
+        assert found, f"cell {index} printed no JSON: {output.inner_text()!r}"
+        return json.loads(found.group(0))
 
     def wait_output(self, selector: str, timeout_ms: float = 30_000) -> Locator:
         """Wait until an element matching `selector` shows inside some cell output.

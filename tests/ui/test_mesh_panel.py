@@ -4,15 +4,13 @@ third peer, sync, take a snapshot and disconnect a peer, as the kernel confirms.
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.ui.jupyterlab import JupyterLab
-from tests.ui.notebook import Notebook, open_notebook
+from tests.ui.notebook import open_notebook
 from tests.ui.screens import screenshots_in_both_themes
 
 pytestmark = pytest.mark.ui
@@ -68,23 +66,14 @@ print(json.dumps({
 """
 
 
-def output_json(notebook: Notebook, index: int) -> dict[str, Any]:
-    """The JSON line a cell printed."""
-    text = notebook.output(index).inner_text()
-    found = re.search(r"\{.*\}", text)
-    assert found, f"cell {index} printed no JSON: {text!r}"
-    parsed: dict[str, Any] = json.loads(found.group(0))
-    return parsed
-
-
 def peer_row(panel: Locator, peer_id: str) -> Locator:
     return panel.locator(f'[data-testid="peer-row"][data-peer-id="{peer_id}"]')
 
 
 def test_mesh_panel_shows_the_peers_and_its_buttons_work(page: Page, lab: JupyterLab) -> None:
     notebook = open_notebook(page, lab, "mesh_panel.ipynb", [SETUP, SHOW, READ_BACK])
-    ids = output_json(notebook, 0)
-    kernel = output_json(notebook, 2)
+    ids = notebook.printed_json(0)
+    kernel = notebook.printed_json(2)
     panel = notebook.wait_output('[data-panel="mesh"]', timeout_ms=60_000)
 
     # This peer and its two links, as the kernel's mesh reports them.
@@ -143,7 +132,7 @@ def test_mesh_panel_shows_the_peers_and_its_buttons_work(page: Page, lab: Jupyte
         "data-state", "disconnected"
     )
     notebook.run_cell(2)
-    after = output_json(notebook, 2)
+    after = notebook.printed_json(2)
     assert after["links"][ids["right"]][0] == "disconnected"
     assert after["links"][ids["late"]][0] == "connected"
     assert after["snapshots"] == [250]

@@ -4,14 +4,13 @@ and applying the index suggestion creates the index in the kernel's database."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from tests.ui.jupyterlab import JupyterLab
-from tests.ui.notebook import Notebook, open_notebook
+from tests.ui.notebook import open_notebook
 from tests.ui.screens import screenshots_in_both_themes
 
 pytestmark = pytest.mark.ui
@@ -61,15 +60,6 @@ panel
 READ_BACK = 'print(json.dumps({i["name"]: i["entries"] for i in hub.indexes()}))'
 
 
-def output_json(notebook: Notebook, index: int) -> dict[str, object]:
-    """The JSON line a cell printed."""
-    text = notebook.output(index).inner_text()
-    found = re.search(r"\{.*\}", text)
-    assert found, f"cell {index} printed no JSON: {text!r}"
-    parsed: dict[str, object] = json.loads(found.group(0))
-    return parsed
-
-
 def tab(panel: Locator, label: str) -> None:
     panel.get_by_role("tab", name=label).click()
 
@@ -78,8 +68,8 @@ def test_profiling_panel_shows_measurements_and_applies_a_suggestion(
     page: Page, lab: JupyterLab
 ) -> None:
     notebook = open_notebook(page, lab, "profiling_panel.ipynb", [SETUP, SHOW, READ_BACK])
-    facts = output_json(notebook, 0)
-    assert output_json(notebook, 2) == {}  # no index yet
+    facts = notebook.printed_json(0)
+    assert notebook.printed_json(2) == {}  # no index yet
     panel = notebook.wait_output('[data-panel="profiling"]', timeout_ms=60_000)
 
     # Slow operations: the three queries, at the threshold the kernel set.

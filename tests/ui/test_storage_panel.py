@@ -5,14 +5,13 @@ entries, "Compact now" reduces the segment count shown, and a backup appears in 
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.ui.jupyterlab import JupyterLab
-from tests.ui.notebook import Notebook, open_notebook
+from tests.ui.notebook import open_notebook
 from tests.ui.screens import screenshots_in_both_themes
 
 pytestmark = pytest.mark.ui
@@ -63,20 +62,11 @@ print(json.dumps({"segments": hub.storage_stats().segments,
 """
 
 
-def output_json(notebook: Notebook, index: int) -> dict[str, object]:
-    """The JSON line a cell printed."""
-    text = notebook.output(index).inner_text()
-    found = re.search(r"\{.*\}", text)
-    assert found, f"cell {index} printed no JSON: {text!r}"
-    parsed: dict[str, object] = json.loads(found.group(0))
-    return parsed
-
-
 def test_storage_panel_shows_measurements_compacts_and_backs_up(
     page: Page, lab: JupyterLab
 ) -> None:
     notebook = open_notebook(page, lab, "storage_panel.ipynb", [SETUP, SHOW, READ_BACK])
-    facts = output_json(notebook, 0)
+    facts = notebook.printed_json(0)
     assert facts == {"nodes": 1200, "keys": 3, "segments": 3, "entries": 1000}
     panel = notebook.wait_output('[data-panel="storage"]', timeout_ms=60_000)
 
@@ -125,5 +115,5 @@ def test_storage_panel_shows_measurements_compacts_and_backs_up(
 
     notebook.run_cell(2)
     expect(notebook.output(2)).to_contain_text('"segments": 1')
-    assert output_json(notebook, 2)["backups"] == [[shown_id, "full", "complete"]]
+    assert notebook.printed_json(2)["backups"] == [[shown_id, "full", "complete"]]
     screenshots_in_both_themes(page, "storage-panel-after", panel)
