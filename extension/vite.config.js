@@ -21,6 +21,7 @@ export default defineConfig({
   test: {
     environment: "jsdom",
     include: ["tests/**/*.test.js"],
+    setupFiles: ["tests/setup.js"],
   },
   resolve: process.env.VITEST ? { conditions: ["browser"] } : undefined,
 });

@@ -1,20 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { flushSync, mount, unmount } from "svelte";
+import { fakeClient as makeFakeClient, mountPanel, unmountAll } from "./harness.js";
 import MeshPanel from "../src/panels/MeshPanel.svelte";
 import { PanelError } from "../src/lib/client.js";
 import { addSample } from "../src/panels/mesh/rates.js";
-
-// uPlot reads the device pixel ratio through matchMedia when it loads, and jsdom has no
-// canvas (it says so on stderr unless getContext answers null, as it does without one).
-vi.hoisted(() => {
-  HTMLCanvasElement.prototype.getContext = () => null;
-  window.matchMedia ??= (query) => ({
-    matches: false,
-    media: query,
-    addEventListener() {},
-    removeEventListener() {},
-  });
-});
 
 const NOW = 1_760_000_000;
 const URL_B = "ws://127.0.0.1:40001/pluresdb/mesh";
@@ -88,50 +77,14 @@ function replies() {
   };
 }
 
-// A stand-in for the request client: answers from `handlers`, records every call.
-function fakeClient(handlers = replies()) {
-  const calls = [];
-  const listeners = new Set();
-  return {
-    calls,
-    handlers,
-    request(method, params = {}, options = {}) {
-      calls.push({ method, params, options });
-      const handler = handlers[method];
-      if (!handler) return Promise.reject(new PanelError("InvalidRequestError", `no ${method}`));
-      try {
-        return Promise.resolve(handler(params, options));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    },
-    onPush(fn) {
-      listeners.add(fn);
-      return () => listeners.delete(fn);
-    },
-    push(topic = "changed") {
-      for (const fn of listeners) fn(topic);
-    },
-    listenerCount: () => listeners.size,
-    count: (method) => calls.filter((c) => c.method === method).length,
-  };
-}
+const fakeClient = (handlers = replies()) => makeFakeClient(handlers);
 
-let mounted = [];
 function render(client, bindings = { refresh_s: 0, panel: "mesh", title: "" }) {
-  const target = document.createElement("div");
-  document.body.appendChild(target);
-  const component = mount(MeshPanel, { target, props: { client, bindings } });
-  mounted.push({ component, target });
-  return target;
+  return mountPanel(MeshPanel, client, bindings);
 }
 
 afterEach(() => {
-  for (const { component, target } of mounted) {
-    unmount(component);
-    target.remove();
-  }
-  mounted = [];
+  unmountAll();
   vi.useRealTimers();
 });
 

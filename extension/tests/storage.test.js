@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { flushSync, mount, unmount } from "svelte";
+import { flushSync } from "svelte";
+import { fakeClient as makeFakeClient, mountPanel, unmountAll, unmountLast } from "./harness.js";
 import StorageIndexes from "../src/panels/StorageIndexes.svelte";
 import { PanelError } from "../src/lib/client.js";
 
@@ -91,28 +92,7 @@ function replies() {
   };
 }
 
-// A stand-in for the request client: answers from `handlers`, records every call.
-function fakeClient(handlers = replies()) {
-  const calls = [];
-  return {
-    calls,
-    request(method, params = {}, options = {}) {
-      calls.push({ method, params, options });
-      const handler = handlers[method];
-      if (!handler) return Promise.reject(new PanelError("InvalidRequestError", `no ${method}`));
-      try {
-        return Promise.resolve(handler(params, options));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    },
-    onPush() {
-      return () => {};
-    },
-    count: (method) => calls.filter((c) => c.method === method).length,
-    last: (method) => calls.filter((c) => c.method === method).at(-1),
-  };
-}
+const fakeClient = (handlers = replies()) => makeFakeClient(handlers);
 
 // A reply the test finishes by hand, with the progress callback and abort signal it got.
 function pending() {
@@ -128,22 +108,13 @@ function pending() {
   return job;
 }
 
-let mounted = [];
 function render(client, extra = {}) {
   const bindings = { refresh_s: 0, panel: "storage", title: "", backup_dir: "/data/db-backups", live_progress: true, ...extra };
-  const target = document.createElement("div");
-  document.body.appendChild(target);
-  const component = mount(StorageIndexes, { target, props: { client, bindings } });
-  mounted.push({ component, target });
-  return target;
+  return mountPanel(StorageIndexes, client, bindings);
 }
 
 afterEach(() => {
-  for (const { component, target } of mounted) {
-    unmount(component);
-    target.remove();
-  }
-  mounted = [];
+  unmountAll();
 });
 
 const q = (root, id) => root.querySelector(`[data-testid="${id}"]`);
@@ -412,9 +383,7 @@ describe("Storage & Indexes panel", () => {
       expect(client.count("stats")).toBe(1);
       await vi.advanceTimersByTimeAsync(2000);
       expect(client.count("stats")).toBe(3);
-      const { component, target } = mounted.pop();
-      unmount(component);
-      target.remove();
+      unmountLast();
       await vi.advanceTimersByTimeAsync(5000);
       expect(client.count("stats")).toBe(3);
     } finally {

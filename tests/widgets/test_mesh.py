@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,44 +13,9 @@ import pytest
 import pluresdb_lab as pl
 from pluresdb_lab.widgets import MeshPanel
 from tests.engine.conftest import Served
+from tests.widgets.requests import ask, ok, poll, refused
 
 SECRET = "mesh-panel-secret"
-
-
-def poll(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    """Wait until `condition` holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        pause.wait(0.02)
-
-
-def ask(
-    panel: MeshPanel, method: str, progress: Callable[[int, int], bool] | None = None, **params: Any
-) -> dict[str, Any]:
-    """One request as the view sends it; returns the reply."""
-    reply, buffers = panel.handle(
-        {"kind": "request", "id": "req-1", "method": method, "params": params}, progress
-    )
-    assert reply["id"] == "req-1"
-    assert buffers == []
-    return reply
-
-
-def ok(panel: MeshPanel, method: str, **params: Any) -> Any:
-    reply = ask(panel, method, **params)
-    assert reply["ok"], reply
-    return reply["result"]
-
-
-def refused(panel: MeshPanel, method: str, error: str, **params: Any) -> str:
-    """Assert the request fails with the exception class `error`; returns its message."""
-    reply = ask(panel, method, **params)
-    assert not reply["ok"], reply
-    assert reply["error"]["type"] == error, reply["error"]
-    return str(reply["error"]["message"])
 
 
 def refused_with(

@@ -6,56 +6,22 @@ over a RemoteDatabase served on 127.0.0.1."""
 from __future__ import annotations
 
 import queue
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 import pluresdb_lab as pl
 from pluresdb_lab._database import Database
 from pluresdb_lab.server.standalone import Background
 from pluresdb_lab.widgets import Profiling
+from tests.widgets.requests import error_type, ok, poll
 
 SECRET = "profiling-test-secret"
 TOKEN = "profiling-test-token"
 ELEVATION = {"type": "airport", "filter": {"field": "elevation", "op": "gt", "value": 2000}}
-
-
-def ask(panel: Profiling, method: str, **params: Any) -> tuple[dict[str, Any], list[bytes]]:
-    return panel.handle({"kind": "request", "id": "r1", "method": method, "params": params})
-
-
-def result(panel: Profiling, method: str, **params: Any) -> Any:
-    """The result of a request that must succeed; Arrow tables come back as rows."""
-    reply, buffers = ask(panel, method, **params)
-    assert reply["ok"], reply
-    assert reply["id"] == "r1"
-    value = reply["result"]
-    if isinstance(value, dict) and set(value) == {"$arrow"}:
-        return pa.ipc.open_stream(buffers[value["$arrow"]]).read_all().to_pylist()
-    return value
-
-
-def failure(panel: Profiling, method: str, **params: Any) -> str:
-    """The error type of a request that must fail."""
-    reply, buffers = ask(panel, method, **params)
-    assert not reply["ok"], reply
-    assert buffers == []
-    assert reply["error"]["message"]
-    return str(reply["error"]["type"])
-
-
-def wait_until(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        pause.wait(0.02)
 
 
 def airports(db: Any, n: int = 3000) -> None:
@@ -81,7 +47,7 @@ def panel(db: Database) -> Iterator[Profiling]:
 
 def slow_queries(panel: Profiling, db: Any, n: int = 3) -> None:
     """`n` queries that filter on airport.elevation, all counted slow (threshold 0 ms)."""
-    assert result(panel, "set_threshold", ms=0) == {"slow_threshold_ms": 0.0}
+    assert ok(panel, "set_threshold", ms=0) == {"slow_threshold_ms": 0.0}
     for _ in range(n):
         assert db.query(ELEVATION).num_rows > 0
 
@@ -91,13 +57,13 @@ def test_slow_queries_lead_to_an_index_that_apply_builds(panel: Profiling, db: D
     assert db.explain(ELEVATION)["access"] == "scan"
     slow_queries(panel, db)
 
-    slow = result(panel, "slow_ops", limit=50)
+    slow = ok(panel, "slow_ops", limit=50)
     queries = [row for row in slow if row["op"] == "query"]
     assert len(queries) == 3
     assert all('"elevation"' in row["detail"] and row["duration_ms"] > 0 for row in queries)
     assert [row["time"] for row in slow] == sorted((row["time"] for row in slow), reverse=True)
 
-    found = {s["id"]: s for s in result(panel, "suggestions")}
+    found = {s["id"]: s for s in ok(panel, "suggestions")}
     index = found["index:airport.elevation"]
     assert index["kind"] == "create_index"
     assert index["priority"] in ("high", "medium", "low")
@@ -106,16 +72,16 @@ def test_slow_queries_lead_to_an_index_that_apply_builds(panel: Profiling, db: D
         "create_index": {"kind": "numeric", "type": "airport", "fields": ["elevation"]}
     }
 
-    done = result(panel, "apply", suggestion_id="index:airport.elevation")
+    done = ok(panel, "apply", suggestion_id="index:airport.elevation")
     assert done["applied"] == "index:airport.elevation"
     assert done["index"]["entries"] == 3000
     listed = {i["name"]: i for i in db.indexes()}
     assert listed[done["index"]["name"]]["fields"] == ["elevation"]
     assert listed[done["index"]["name"]]["kind"] == "numeric"
     assert db.explain(ELEVATION)["access"] == "index"
-    assert "index:airport.elevation" not in {s["id"] for s in result(panel, "suggestions")}
+    assert "index:airport.elevation" not in {s["id"] for s in ok(panel, "suggestions")}
 
-    assert failure(panel, "apply", suggestion_id="index:airport.elevation") == "NotFoundError"
+    assert error_type(panel, "apply", suggestion_id="index:airport.elevation") == "NotFoundError"
     assert len(db.indexes()) == 1
 
 
@@ -157,42 +123,42 @@ def test_apply_from_the_view_runs_on_a_worker_and_answers_by_id(db: Database) ->
 def test_dismiss_hides_a_suggestion_until_reset(panel: Profiling, db: Database) -> None:
     airports(db, 500)
     slow_queries(panel, db)
-    assert "index:airport.elevation" in {s["id"] for s in result(panel, "suggestions")}
+    assert "index:airport.elevation" in {s["id"] for s in ok(panel, "suggestions")}
 
-    assert result(panel, "dismiss", suggestion_id="index:airport.elevation") == {
+    assert ok(panel, "dismiss", suggestion_id="index:airport.elevation") == {
         "dismissed": "index:airport.elevation"
     }
     slow_queries(panel, db)
-    assert "index:airport.elevation" not in {s["id"] for s in result(panel, "suggestions")}
-    assert failure(panel, "apply", suggestion_id="index:airport.elevation") == "NotFoundError"
+    assert "index:airport.elevation" not in {s["id"] for s in ok(panel, "suggestions")}
+    assert error_type(panel, "apply", suggestion_id="index:airport.elevation") == "NotFoundError"
     assert db.indexes() == []
 
-    assert result(panel, "reset") == {"reset": True}
-    assert result(panel, "slow_ops") == []
-    assert result(panel, "suggestions") == []
+    assert ok(panel, "reset") == {"reset": True}
+    assert ok(panel, "slow_ops") == []
+    assert ok(panel, "suggestions") == []
     slow_queries(panel, db)
-    assert "index:airport.elevation" in {s["id"] for s in result(panel, "suggestions")}
+    assert "index:airport.elevation" in {s["id"] for s in ok(panel, "suggestions")}
 
 
 def test_the_threshold_decides_what_is_slow(panel: Profiling, db: Database) -> None:
-    assert result(panel, "threshold") == {"slow_threshold_ms": 100.0}
+    assert ok(panel, "threshold") == {"slow_threshold_ms": 100.0}
     db.put("small", {"n": 1})
     assert db.get("small") is not None
     # A put and a get of one tiny node take microseconds: under 100 ms, not slow.
-    assert [row["detail"] for row in result(panel, "slow_ops")] == []
+    assert [row["detail"] for row in ok(panel, "slow_ops")] == []
 
-    assert result(panel, "set_threshold", ms=0) == {"slow_threshold_ms": 0.0}
+    assert ok(panel, "set_threshold", ms=0) == {"slow_threshold_ms": 0.0}
     assert db.profiler.slow_threshold_ms == 0.0
     assert db.get("small") is not None
-    assert [(r["op"], r["detail"]) for r in result(panel, "slow_ops")] == [("get", "small")]
+    assert [(r["op"], r["detail"]) for r in ok(panel, "slow_ops")] == [("get", "small")]
 
-    assert result(panel, "set_threshold", ms=250) == {"slow_threshold_ms": 250.0}
-    assert failure(panel, "set_threshold", ms=-1) == "InvalidDataError"
-    assert failure(panel, "set_threshold", ms="fast") == "InvalidRequestError"
-    assert failure(panel, "set_threshold", ms=float("nan")) == "InvalidRequestError"
-    assert failure(panel, "set_threshold", ms=True) == "InvalidRequestError"
-    assert failure(panel, "set_threshold") == "InvalidRequestError"
-    assert result(panel, "threshold") == {"slow_threshold_ms": 250.0}
+    assert ok(panel, "set_threshold", ms=250) == {"slow_threshold_ms": 250.0}
+    assert error_type(panel, "set_threshold", ms=-1) == "InvalidDataError"
+    assert error_type(panel, "set_threshold", ms="fast") == "InvalidRequestError"
+    assert error_type(panel, "set_threshold", ms=float("nan")) == "InvalidRequestError"
+    assert error_type(panel, "set_threshold", ms=True) == "InvalidRequestError"
+    assert error_type(panel, "set_threshold") == "InvalidRequestError"
+    assert ok(panel, "threshold") == {"slow_threshold_ms": 250.0}
 
 
 def test_large_nodes_with_read_and_write_counts(panel: Profiling, db: Database) -> None:
@@ -203,14 +169,14 @@ def test_large_nodes_with_read_and_write_counts(panel: Profiling, db: Database) 
     assert db.get("big") is not None
     assert db.get_many(["big", "tiny"])[0] is not None
 
-    rows = result(panel, "large_nodes", limit=2)
+    rows = ok(panel, "large_nodes", limit=2)
     assert [row["id"] for row in rows] == ["big", "mid"]
     big, mid = rows
     assert big["type"] == "doc"
     assert 50_000 < big["bytes"] < 50_100
     assert (big["reads"], big["writes"]) == (2, 1)
     assert (mid["reads"], mid["writes"]) == (0, 2)
-    assert len(result(panel, "large_nodes")) == 3
+    assert len(ok(panel, "large_nodes")) == 3
 
 
 def test_split_suggestion_is_shown_but_not_applied(tmp_path: Path) -> None:
@@ -218,11 +184,11 @@ def test_split_suggestion_is_shown_but_not_applied(tmp_path: Path) -> None:
     view = Profiling(db)
     try:
         db.put("heavy", {"text": "z" * 9_000}, type="doc")
-        found = {s["id"]: s for s in result(view, "suggestions")}
+        found = {s["id"]: s for s in ok(view, "suggestions")}
         split = found["split:heavy"]
         assert split["kind"] == "split_node"
         assert split["action"]["manual"]
-        assert failure(view, "apply", suggestion_id="split:heavy") == "InvalidDataError"
+        assert error_type(view, "apply", suggestion_id="split:heavy") == "InvalidDataError"
         assert db.get("heavy") is not None
         assert db.get("heavy").data["text"] == "z" * 9_000  # type: ignore[union-attr]
     finally:
@@ -239,13 +205,13 @@ def test_compact_suggestion_applied_merges_level_zero(tmp_path: Path) -> None:
             db.flush()
         level0 = {lv.level: lv.segments for lv in db.storage_stats().levels}[0]
         assert level0 == 5
-        found = {s["id"]: s for s in result(view, "suggestions")}
+        found = {s["id"]: s for s in ok(view, "suggestions")}
         assert found["compact:level0"]["reason"].startswith("level 0 holds 5 segments")
-        done = result(view, "apply", suggestion_id="compact:level0")
+        done = ok(view, "apply", suggestion_id="compact:level0")
         assert done["compaction"]["segments_before"] == 5
         assert done["compaction"]["rows_after"] == 200
         assert {lv.level: lv.segments for lv in db.storage_stats().levels}.get(0, 0) == 0
-        assert "compact:level0" not in {s["id"] for s in result(view, "suggestions")}
+        assert "compact:level0" not in {s["id"] for s in ok(view, "suggestions")}
         assert db.count("t") == 200
     finally:
         view.close()
@@ -255,22 +221,22 @@ def test_compact_suggestion_applied_merges_level_zero(tmp_path: Path) -> None:
 def test_trends_count_operations_per_second(panel: Profiling, db: Database) -> None:
     for i in range(40):
         db.put(f"n{i}", {"i": i})
-    points = result(panel, "trends", window_s=60)
+    points = ok(panel, "trends", window_s=60)
     assert sum(p["ops"] for p in points) >= 40
     for point in points:
         assert point["p50_ms"] <= point["p95_ms"] <= point["p99_ms"]
         assert point["ops_per_s"] > 0
         assert time.time() - 61 < point["time"] <= time.time()
-    assert failure(panel, "trends", window_s=0) == "InvalidRequestError"
-    assert failure(panel, "trends", window_s=7200) == "InvalidRequestError"
-    assert failure(panel, "trends", window_s="5m") == "InvalidRequestError"
+    assert error_type(panel, "trends", window_s=0) == "InvalidRequestError"
+    assert error_type(panel, "trends", window_s=7200) == "InvalidRequestError"
+    assert error_type(panel, "trends", window_s="5m") == "InvalidRequestError"
 
 
 def test_top_talkers_are_two_real_connected_peers(tmp_path: Path) -> None:
     hub, big, small = (pl.connect(tmp_path / name, fsync="off") for name in ("hub", "b", "s"))
     view = Profiling(hub)
     try:
-        assert result(view, "top_talkers") == []  # no mesh yet
+        assert ok(view, "top_talkers") == []  # no mesh yet
         for peer in (hub, big, small):
             peer.mesh.configure(secret=SECRET, discovery=False)
         url = hub.mesh.listen("127.0.0.1", 0)
@@ -278,14 +244,14 @@ def test_top_talkers_are_two_real_connected_peers(tmp_path: Path) -> None:
         small.mesh.connect(url, peer_id=hub.peer_id)
         big.put_many([{"id": f"big{i}", "text": "w" * 200} for i in range(500)], type="doc")
         small.put("small0", {"n": 1})
-        wait_until(lambda: hub.count() == 501, "the hub to receive both peers' nodes")
+        poll(lambda: hub.count() == 501, "the hub to receive both peers' nodes")
 
         def both_listed() -> bool:
-            rows = result(view, "top_talkers")
+            rows = ok(view, "top_talkers")
             return {r["peer_id"] for r in rows} == {big.peer_id, small.peer_id}
 
-        wait_until(both_listed, "both peers among the top talkers")
-        rows = result(view, "top_talkers")
+        poll(both_listed, "both peers among the top talkers")
+        rows = ok(view, "top_talkers")
         live: dict[str, dict[str, int]] = {}
         for link in hub.mesh.peers():  # read after the panel's answer: counters only grow
             counts = live.setdefault(str(link["peer_id"]), {"bytes_in": 0, "bytes_out": 0})
@@ -301,7 +267,7 @@ def test_top_talkers_are_two_real_connected_peers(tmp_path: Path) -> None:
             assert row["messages_out"] > 0
             assert 0 < row["bytes_in"] <= live[row["peer_id"]]["bytes_in"]
             assert 0 < row["bytes_out"] <= live[row["peer_id"]]["bytes_out"]
-        assert len(result(view, "top_talkers", limit=1)) == 1
+        assert len(ok(view, "top_talkers", limit=1)) == 1
     finally:
         view.close()
         for peer in (small, big, hub):
@@ -329,11 +295,11 @@ def test_bad_requests_fail_and_change_nothing(
 ) -> None:
     airports(db, 200)
     slow_queries(panel, db)
-    before = result(panel, "suggestions")
-    assert failure(panel, method, **params) == error
-    assert result(panel, "suggestions") == before
+    before = ok(panel, "suggestions")
+    assert error_type(panel, method, **params) == error
+    assert ok(panel, "suggestions") == before
     assert db.indexes() == []
-    assert result(panel, "threshold") == {"slow_threshold_ms": 0.0}
+    assert ok(panel, "threshold") == {"slow_threshold_ms": 0.0}
 
 
 def test_a_request_that_is_not_a_request_is_refused(panel: Profiling) -> None:
@@ -375,18 +341,18 @@ def test_the_same_handlers_work_over_a_remote_database(remote: Any) -> None:
         airports(remote, 500)
         slow_queries(view, remote)
         assert remote.profiler.slow_threshold_ms == 0.0
-        assert [r["op"] for r in result(view, "slow_ops", limit=200)].count("query") == 3
-        assert "index:airport.elevation" in {s["id"] for s in result(view, "suggestions")}
-        assert result(view, "top_talkers") == []
-        assert sum(p["ops"] for p in result(view, "trends", window_s=60)) >= 4
-        done = result(view, "apply", suggestion_id="index:airport.elevation")
+        assert [r["op"] for r in ok(view, "slow_ops", limit=200)].count("query") == 3
+        assert "index:airport.elevation" in {s["id"] for s in ok(view, "suggestions")}
+        assert ok(view, "top_talkers") == []
+        assert sum(p["ops"] for p in ok(view, "trends", window_s=60)) >= 4
+        done = ok(view, "apply", suggestion_id="index:airport.elevation")
         assert done["index"]["entries"] == 500
         assert [i["fields"] for i in remote.indexes()] == [["elevation"]]
-        assert failure(view, "dismiss", suggestion_id="index:airport.elevation") == (
+        assert error_type(view, "dismiss", suggestion_id="index:airport.elevation") == (
             "NotFoundError"
         )
-        assert failure(view, "set_threshold", ms=-5) == "InvalidDataError"
-        assert result(view, "reset") == {"reset": True}
-        assert result(view, "suggestions") == []
+        assert error_type(view, "set_threshold", ms=-5) == "InvalidDataError"
+        assert ok(view, "reset") == {"reset": True}
+        assert ok(view, "suggestions") == []
     finally:
         view.close()

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 import pluresdb_lab as pl
@@ -19,50 +17,10 @@ from pluresdb_lab._database import Database
 from pluresdb_lab.errors import BackupError
 from pluresdb_lab.server.standalone import Background
 from pluresdb_lab.widgets import StorageIndexes
+from tests.widgets.requests import ask, ok, poll, refused
 
 TOKEN = "storage-panel-token"
 MESH_SECRET = "storage-panel-mesh"
-
-
-def poll(condition: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    """Wait until `condition` holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        pause.wait(0.02)
-
-
-def ask(
-    panel: StorageIndexes,
-    method: str,
-    progress: Callable[[int, int], bool] | None = None,
-    **params: Any,
-) -> dict[str, Any]:
-    """One request as the view sends it; returns the reply with Arrow tables as row lists."""
-    reply, buffers = panel.handle(
-        {"kind": "request", "id": "req-1", "method": method, "params": params}, progress
-    )
-    assert reply["id"] == "req-1"
-    result = reply.get("result")
-    if isinstance(result, dict) and set(result) == {"$arrow"}:
-        reply["result"] = pa.ipc.open_stream(buffers[result["$arrow"]]).read_all().to_pylist()
-    return reply
-
-
-def ok(panel: StorageIndexes, method: str, **params: Any) -> Any:
-    reply = ask(panel, method, **params)
-    assert reply["ok"], reply
-    return reply["result"]
-
-
-def refused(panel: StorageIndexes, method: str, error: str, **params: Any) -> str:
-    """Assert the request fails with the exception class `error`; returns its message."""
-    reply = ask(panel, method, **params)
-    assert not reply["ok"], reply
-    assert reply["error"]["type"] == error, reply["error"]
-    return str(reply["error"]["message"])
 
 
 def write_rounds(db: Any, nodes: int = 40, rounds: int = 3) -> None:

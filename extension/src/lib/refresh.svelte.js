@@ -17,3 +17,29 @@ export function autoRefresh(interval, client, refresh) {
     return () => clearInterval(timer);
   });
 }
+
+/**
+ * One load at a time: a call while `load` runs is remembered and runs once, right after
+ * (so a burst of pushes and timer ticks costs at most one extra request round).
+ * @param {() => Promise<void>} load
+ * @returns {() => Promise<void>}
+ */
+export function coalesced(load) {
+  let running = false;
+  let again = false;
+  return async function refresh() {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        await load();
+      } while (again);
+    } finally {
+      running = false;
+    }
+  };
+}
