@@ -113,6 +113,10 @@ class RemoteDatabase:
         timeout: seconds a call may take.
     """
 
+    reports_progress = False
+    """Long calls return when the server is done: they take no `progress` callback and
+    cannot be cancelled half-way (the embedded Database's is True)."""
+
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 300.0) -> None:
         self.url = url if url.endswith("/") else url + "/"
         headers = {"Authorization": f"token {token}"} if token else {}

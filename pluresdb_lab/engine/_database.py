@@ -193,6 +193,10 @@ def edge_id(src: str, dst: str, label: str) -> str:
 class Database(SearchMixin):
     """An embedded PluresDB database; open it with `pluresdb_lab.connect`."""
 
+    reports_progress = True
+    """Long calls (compact, backup, import) call `progress(done, total)` as they go and
+    stop when it returns False."""
+
     def __init__(
         self,
         path: str | os.PathLike[str] | None,

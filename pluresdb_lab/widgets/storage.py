@@ -16,7 +16,6 @@ from typing import Any
 import pyarrow as pa
 import traitlets
 
-from pluresdb_lab.client import RemoteDatabase
 from pluresdb_lab.engine import Backup, restore_backup
 from pluresdb_lab.errors import (
     BackupError,
@@ -73,9 +72,9 @@ class StorageIndexes(Panel):
 
     def __init__(self, db: Any, *, backup_dir: str | Path | None = None, **kwargs: Any) -> None:
         super().__init__(db, **kwargs)
-        # Over HTTP a call cannot take a progress callback (docs/api-contract.md): it
-        # returns when the server is done, so the view shows no cancel button then.
-        self.live_progress = not isinstance(db, RemoteDatabase)
+        # Over HTTP a call takes no progress callback: it returns when the server is
+        # done, so the view shows no cancel button then.
+        self.live_progress = bool(db.reports_progress)
         try:
             self.backup_dir = str(backup_dir) if backup_dir is not None else default_backup_dir(db)
         except BaseException:

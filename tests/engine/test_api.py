@@ -90,6 +90,22 @@ def wire(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- connect
 
 
+def test_reports_progress_says_whether_long_calls_take_a_callback(db: Any, backend: str) -> None:
+    db.put("a", {"x": 1})
+    db.put("a", {"x": 2})
+    db.flush()
+    seen: list[tuple[int, int]] = []
+    if backend == "remote":
+        assert db.reports_progress is False
+        with pytest.raises(errors.InvalidDataError, match="progress"):
+            db.compact(progress=lambda done, total: seen.append((done, total)) or True)
+    else:
+        assert db.reports_progress is True
+        db.compact(progress=lambda done, total: seen.append((done, total)) or True)
+        assert seen
+        assert seen[-1][0] == seen[-1][1]
+
+
 def test_connect_properties(db: Any, backend: str, tmp_path: Path) -> None:
     assert db.closed is False
     assert isinstance(db.peer_id, str)
