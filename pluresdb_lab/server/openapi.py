@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Any
 
 from pluresdb_lab import __version__
 from pluresdb_lab._wire import ARROW, MSGPACK
+from pluresdb_lab.engine import LargeNode, SlowOp, Talker, TrendPoint
 
 Schema = dict[str, Any]
 
@@ -28,6 +31,21 @@ def _query(name: str, schema: Schema, required: bool = False) -> Schema:
 
 def _obj(required: list[str] | None = None, **props: Schema) -> Schema:
     return {"type": "object", "properties": props, "required": required or []}
+
+
+def _record(cls: type) -> Schema:
+    """The schema of a flat record dataclass, from its type hints (one source of truth)."""
+    by_hint: dict[object, Schema] = {
+        int: COUNT,
+        float: {"type": "number"},
+        str: TEXT,
+        str | None: NULLABLE_TEXT,
+    }
+    hints = typing.get_type_hints(cls)
+    return _obj(
+        [f.name for f in dataclasses.fields(cls)],
+        **{f.name: by_hint[hints[f.name]] for f in dataclasses.fields(cls)},
+    )
 
 
 ERRORS = {
@@ -82,38 +100,7 @@ SCHEMAS: dict[str, Schema] = {
         columns={"type": "array", "items": TEXT},
         rows={"type": "array", "items": {"type": "object"}},
     ),
-    "SlowOp": _obj(
-        ["op", "duration_ms", "time", "detail"],
-        op=TEXT,
-        duration_ms={"type": "number"},
-        time={"type": "number"},
-        detail=TEXT,
-    ),
-    "LargeNode": _obj(
-        ["id", "type", "bytes", "reads", "writes"],
-        id=TEXT,
-        type=NULLABLE_TEXT,
-        bytes=COUNT,
-        reads=COUNT,
-        writes=COUNT,
-    ),
-    "Talker": _obj(
-        ["peer_id", "bytes_in", "bytes_out", "messages_in", "messages_out"],
-        peer_id=TEXT,
-        bytes_in=COUNT,
-        bytes_out=COUNT,
-        messages_in=COUNT,
-        messages_out=COUNT,
-    ),
-    "TrendPoint": _obj(
-        ["time", "ops", "ops_per_s", "p50_ms", "p95_ms", "p99_ms"],
-        time={"type": "number"},
-        ops=COUNT,
-        ops_per_s={"type": "number"},
-        p50_ms={"type": "number"},
-        p95_ms={"type": "number"},
-        p99_ms={"type": "number"},
-    ),
+    **{cls.__name__: _record(cls) for cls in (SlowOp, LargeNode, Talker, TrendPoint)},
     "Suggestion": _obj(
         ["id", "kind", "priority", "reason", "action"],
         id=TEXT,
