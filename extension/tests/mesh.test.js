@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { flushSync, mount, unmount } from "svelte";
 import { fakeClient as makeFakeClient, mountPanel, unmountAll } from "./harness.js";
-import MeshPanel from "../src/panels/MeshPanel.svelte";
+import MeshPanel from "../src/panels/mesh/MeshPanel.svelte";
 import { PanelError } from "../src/lib/client.js";
 import { addSample } from "../src/panels/mesh/rates.js";
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { flushSync } from "svelte";
 import { fakeClient as makeFakeClient, mountPanel, unmountAll, unmountLast } from "./harness.js";
-import Profiling from "../src/panels/Profiling.svelte";
+import Profiling from "../src/panels/profiling/Profiling.svelte";
 import { PanelError } from "../src/lib/client.js";
 import { series, totals } from "../src/panels/profiling/trends.js";
 import { actionText, canApply, summaryText } from "../src/panels/profiling/suggestions.js";

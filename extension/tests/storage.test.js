@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { flushSync } from "svelte";
 import { fakeClient as makeFakeClient, mountPanel, unmountAll, unmountLast } from "./harness.js";
-import StorageIndexes from "../src/panels/StorageIndexes.svelte";
+import StorageIndexes from "../src/panels/storage/StorageIndexes.svelte";
 import { PanelError } from "../src/lib/client.js";
 
 const NOW = 1_760_000_000;

@@ -14,10 +14,10 @@ from pluresdb_lab.widgets.mesh import MeshPanel
 from pluresdb_lab.widgets.profiling import Profiling
 from pluresdb_lab.widgets.storage import StorageIndexes
 
+# Every panel, by the name in its `panel` trait (the view picks its component by that
+# name from extension/src/panels/index.js; tests/widgets/test_registry.py checks they agree).
 PANELS: dict[str, type[Panel]] = {
-    "mesh": MeshPanel,
-    "storage": StorageIndexes,
-    "profiling": Profiling,
+    cls.panel.default_value: cls for cls in (MeshPanel, StorageIndexes, Profiling)
 }
 
 __all__ = [

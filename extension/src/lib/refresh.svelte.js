@@ -4,11 +4,12 @@ import { untrack } from "svelte";
 
 /**
  * @param {() => number} interval seconds between refreshes (0 or less: off)
- * @param {{ onPush: (listener: (topic: string) => void) => () => void }} client
+ * @param {() => { onPush: (listener: (topic: string) => void) => () => void }} client the
+ *   panel's request client (a function, as component props are read lazily)
  * @param {() => void | Promise<void>} refresh
  */
 export function autoRefresh(interval, client, refresh) {
-  $effect(() => client.onPush(() => untrack(refresh)));
+  $effect(() => client().onPush(() => untrack(refresh)));
   $effect(() => {
     const seconds = interval();
     untrack(refresh);

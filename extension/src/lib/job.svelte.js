@@ -1,5 +1,5 @@
-// One long request of the Storage panel (compaction, backup, restore, index build):
-// its progress, and a cancel that reaches the kernel. One job runs at a time per section.
+// One long request of a panel (a compaction, a backup, a sync round…): its progress for
+// a ProgressBar, and a cancel that reaches the kernel. One job runs at a time per Job.
 
 export class Job {
   running = $state(false);
@@ -50,15 +50,4 @@ export class Job {
   cancel() {
     this.#controller?.abort();
   }
-}
-
-/**
- * What to tell the user when a job ends in an error: a cancel is a note, the rest an error.
- * @param {any} error
- * @param {string} cancelled the note for a cancelled job
- * @returns {{ note: string | null, error: { type: string, message: string } | null }}
- */
-export function outcome(error, cancelled) {
-  if (error?.type === "OperationCancelled") return { note: cancelled, error: null };
-  return { note: null, error: { type: error?.type ?? "Error", message: error?.message ?? String(error) } };
 }
