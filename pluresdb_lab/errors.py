@@ -92,3 +92,23 @@ class FrontEndMissingError(PluresDBError):
 
 class InvalidRequestError(PluresDBError):
     """A panel's view sent a request the panel cannot understand (unknown method, bad params)."""
+
+
+class StorageError(PluresDBError, OSError):
+    """Writing the database's files failed (a full disk, an I/O error); the message says
+    whether the write was applied and what to do. `errno` is the operating system's."""
+
+    def __str__(self) -> str:  # OSError would prefix "[Errno n]"
+        return self.strerror if self.strerror else super().__str__()
+
+
+class StorageFullError(StorageError):
+    """The disk or the user's quota is full (ENOSPC, EDQUOT): free space, then retry."""
+
+
+class NotADatabaseError(PluresDBError):
+    """A path that is a file, or a folder holding files that are not a PluresDB database."""
+
+
+class PathNotAllowedError(RemoteError):
+    """A server refused a file path given over REST: it lies outside the folders it allows."""

@@ -6,6 +6,10 @@ Segments are immutable, so an incremental backup copies only the segments that i
 chain (full -> incremental -> ...) lacks. A backup is written as `<id>.partial/` and
 renamed when complete, so an interrupted one is never mistaken for a good one.
 
+A restore copies into a staging folder next to the target and swaps it in by renames;
+`_folder.settle_restore` finishes or rolls back a swap that was killed half-way (at the
+next restore, or when the target is opened), so the target is never left empty.
+
 A restored database gets a new peer identity: the original may have sent operations
 numbered past the backup to its peers, and reusing its id would make the restored
 database's new writes look like duplicates of those.
@@ -13,19 +17,28 @@ database's new writes look like duplicates of those.
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pluresdb_lab.engine._store import MANIFEST, Progress, report
+from pluresdb_lab.engine._folder import (
+    MANIFEST,
+    READY,
+    REPLACED,
+    RESTORING,
+    hold_lock,
+    settle_restore,
+    staging_folder,
+)
+from pluresdb_lab.engine._store import Progress, report
 from pluresdb_lab.errors import BackupError, DatabaseLockedError
 
 BACKUP_FILE = "backup.json"
@@ -250,19 +263,21 @@ def verify_backup(path: str | os.PathLike[str]) -> Verification:
     return Verification(not problems, problems, backup, checked)
 
 
-def _ensure_unlocked(folder: Path) -> None:
-    lock = folder / "LOCK"
-    if not lock.exists():
-        return
-    fd = os.open(lock, os.O_RDWR)
+@contextlib.contextmanager
+def _holding(folder: Path, *, create: bool, what: str) -> Iterator[None]:
+    """Hold `folder`/LOCK for the block: no database opens it meanwhile, and
+    `settle_restore` leaves a folder alone while its restore is running."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise DatabaseLockedError(
-            f"database {folder} is open; close it before restoring a backup over it"
-        ) from None
+        fd = hold_lock(folder, create=create)
+    except DatabaseLockedError:
+        raise DatabaseLockedError(what) from None
+    try:
+        if fd is not None and create:
+            os.write(fd, str(os.getpid()).encode())  # what DatabaseLockedError shows
+        yield
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 def restore_backup(
@@ -275,7 +290,8 @@ def restore_backup(
     """Verify a backup, then restore it into the folder `into` (which `connect` opens).
 
     An existing database folder is replaced only with `overwrite=True`, and then by a
-    swap: the restored copy is complete on disk before the old folder is moved away.
+    swap: the restored copy is complete on disk before the old folder is moved away. A
+    kill at any moment leaves the old database or the restored one (see `_folder`).
     """
     result = verify_backup(path)
     if not result.ok or result.backup is None:
@@ -284,12 +300,9 @@ def restore_backup(
             + "\n  ".join(result.problems)
         )
     target = Path(into)
-    if target.exists() and any(target.iterdir()):
-        if not overwrite:
-            raise BackupError(
-                f"{target} already holds files; pass overwrite=True to replace that database"
-            )
-        _ensure_unlocked(target)
+    settle_restore(target)  # an earlier restore into `target` that was killed
+    if target.exists() and not target.is_dir():
+        raise BackupError(f"{target} is a file; restore into a folder (new or empty)")
     chain = _chain(result.backup)
     sources = {}
     for link in reversed(chain):
@@ -297,9 +310,49 @@ def restore_backup(
             if name.startswith("seg-"):
                 sources[name] = link.path / name
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.restoring-{uuid.uuid4().hex[:6]}"
-    staging.mkdir()
-    total = sum(sources[name].stat().st_size for name in result.backup.segments)
+    with contextlib.ExitStack() as held:
+        if target.exists() and any(target.iterdir()):
+            if not overwrite:
+                raise BackupError(
+                    f"{target} already holds files; pass overwrite=True to replace that database"
+                )
+            busy = f"database {target} is open; close it before restoring a backup over it"
+            held.enter_context(_holding(target, create=False, what=busy))
+        staging = staging_folder(target, RESTORING)
+        tag = staging.name.rsplit("-", 1)[1]
+        staging.mkdir()
+        try:
+            held.enter_context(_holding(staging, create=True, what=f"{staging} is in use"))
+            _fill(staging, result.backup, sources, progress)
+            ready = staging_folder(target, READY, tag)
+            os.rename(staging, ready)  # complete and fsynced: from here on it may be used
+            _fsync(target.parent)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        old = None
+        try:
+            if target.exists():
+                old = staging_folder(target, REPLACED, tag)
+                os.rename(target, old)
+            os.rename(ready, target)
+        except BaseException:
+            if old is not None and not os.path.lexists(target):
+                os.rename(old, target)  # put the old database back
+            shutil.rmtree(ready, ignore_errors=True)
+            raise
+        _fsync(target.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+        _fsync(target.parent)
+    return target
+
+
+def _fill(
+    staging: Path, backup: Backup, sources: dict[str, Path], progress: Progress | None
+) -> None:
+    """Copy the backup's segments and manifest into `staging`, every file fsynced."""
+    total = sum(sources[name].stat().st_size for name in backup.segments)
     done = 0
 
     def advance(n: int) -> None:
@@ -307,22 +360,10 @@ def restore_backup(
         done += n
         report(progress, done, total)
 
-    try:
-        report(progress, 0, total)
-        for name in result.backup.segments:
-            _copy(sources[name], staging / name, advance)
-        shutil.copyfile(result.backup.path / MANIFEST, staging / MANIFEST)
-        _fsync(staging / MANIFEST)
-        _fsync(staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.replaced-{uuid.uuid4().hex[:6]}"
-        os.rename(target, old)
-    os.rename(staging, target)
-    _fsync(target.parent)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return target
+    report(progress, 0, total)
+    for name in backup.segments:
+        _copy(sources[name], staging / name, advance)
+    shutil.copyfile(backup.path / MANIFEST, staging / MANIFEST)
+    _fsync(staging / MANIFEST)
+    _fsync(staging / "LOCK")
+    _fsync(staging)

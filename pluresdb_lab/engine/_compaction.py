@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,13 +39,11 @@ class Compactor:
         self,
         store: Store,
         lock: threading.RLock,
-        saved_state: Callable[[], dict[str, Any]],
         *,
         auto: bool,
     ) -> None:
         self._store = store
         self._lock = lock
-        self._saved_state = saved_state
         self._one_at_a_time = threading.Lock()
         self._wake = threading.Event()
         self._closing = threading.Event()
@@ -78,7 +75,7 @@ class Compactor:
                 self._store.abandon(output)
                 raise
             with self._lock:
-                self._store.install(plan, output, self._saved_state())
+                self._store.install(plan, output)
                 after = list(self._store.segments)
             if progress is not None:
                 rows = sum(s.rows for s in plan.inputs)

@@ -95,6 +95,7 @@ from pluresdb_lab.errors import (
     NodeTooLargeError,
     NotFoundError,
     ReservedNameError,
+    StorageError,
 )
 
 if TYPE_CHECKING:
@@ -234,9 +235,10 @@ class Database(SearchMixin):
             self._visible: tuple[int, pa.Table, dict[str, pa.Table]] | None = None
             self._keys: tuple[int, int] | None = None  # (write generation, distinct keys)
             for payload in records:
-                op, applied_at = decode_record(payload)
-                self._apply(op, applied_at, log_it=False)
-            compactor = Compactor(self._store, self._lock, self._saved_state, auto=auto_compact)
+                ops, applied_at = decode_record(payload)
+                for op in ops:
+                    self._apply(op, applied_at, log_it=False)
+            compactor = Compactor(self._store, self._lock, auto=auto_compact)
             self._compactor = compactor
             self._store.on_flush = compactor.nudge
             if records:
@@ -340,24 +342,37 @@ class Database(SearchMixin):
     def _write_local(self, op: Op, before: NodeState | None) -> tuple[int, NodeState, int]:
         """Stamp, merge, log and install a local put/delete op (lock held); returns the
         WAL position, the node's new state and its stored JSON bytes."""
-        op["o"], op["s"], op["h"] = (
-            self.peer_id,
-            self._vv.get(self.peer_id, 0) + 1,
-            self._clock.now(),
-        )
+        position, [(state, size)] = self._write_together([(op, before)])
+        return position, state, size
+
+    def _write_together(
+        self, writes: builtins.list[tuple[Op, NodeState | None]]
+    ) -> tuple[int, builtins.list[tuple[NodeState, int]]]:
+        """Stamp, merge, log and install local put/delete ops of distinct nodes as one
+        WAL record (lock held), so a crash keeps all of them or none. Returns the WAL
+        position, and each node's new state and stored JSON bytes."""
+        seq = self._vv.get(self.peer_id, 0)
         now = time.time()
-        merged = self._merge(op, now, local=True, before=before)
-        size = utf8_size(merged.row["data"])
-        if size > self.max_node_bytes:
-            raise NodeTooLargeError(
-                f"node {op['i']!r} would be {size:,} bytes of JSON, over the "
-                f"limit of {self.max_node_bytes:,} (max_node_bytes); split it"
-            )
-        position = self._store.log(encode_record(op, now))
-        self._install(merged, op)
-        self._notify([merged.change] if merged.change else [])
-        self._announce(op)
-        return position, merged.state, size
+        merges: builtins.list[Merged] = []
+        for op, before in writes:
+            seq += 1
+            op["o"], op["s"], op["h"] = self.peer_id, seq, self._clock.now()
+            merged = self._merge(op, now, local=True, before=before)
+            size = utf8_size(merged.row["data"])
+            if size > self.max_node_bytes:
+                raise NodeTooLargeError(
+                    f"node {op['i']!r} would be {size:,} bytes of JSON, over the "
+                    f"limit of {self.max_node_bytes:,} (max_node_bytes); split it"
+                )
+            merges.append(merged)
+        ops = [op for op, _ in writes]
+        position = self._store.log(encode_record(ops, now))
+        for op, merged in zip(ops, merges, strict=True):
+            self._install(merged, op)
+        self._notify([m.change for m in merges if m.change])
+        for op in ops:
+            self._announce(op)
+        return position, [(m.state, utf8_size(m.row["data"])) for m in merges]
 
     def _merge(
         self,
@@ -448,8 +463,15 @@ class Database(SearchMixin):
                 self._conflicted.discard(after.id)
 
     def _after_write(self) -> None:
-        if self._store.needs_flush():
+        """Flush a full memtable. The write that filled it is already in the WAL, so a
+        flush that fails (a full disk) must not fail that write: the rows stay in the
+        memtable and the WAL, and the next write or close tries again."""
+        if not self._store.needs_flush():
+            return
+        try:
             self._store.flush(self._saved_state())
+        except StorageError as exc:
+            log.warning("flushing the memtable failed; it stays in the WAL: %s", exc)
 
     @measured("put_many")
     def put_many(
@@ -496,27 +518,48 @@ class Database(SearchMixin):
             nbytes = batch.column("data").nbytes
             present = self._store.ids_present(batch.column("id"))
             position = 0
-            written: builtins.list[NodeSize] = []
             fresh = batch.filter(pa.array(~present))
             if fresh.num_rows >= BULK_ROWS:
-                self._bulk_insert(fresh, self._next_local_op())
-                written = _largest_rows(fresh)
-                batch = batch.filter(pa.array(present))
-            if batch.num_rows:
+                written = self._bulk_write(fresh, batch.filter(pa.array(present)))
+            else:
                 batch = self._stamp_dots(batch)
                 op = self._next_local_op(batch_to_bytes(batch))
-                position = self._store.log(encode_record(op, time.time()))
-                sizes = self._apply_batch_rows(op, batch, time.time(), local=True)
-                written = largest(written + sizes)
+                position = self._store.log(encode_record([op], time.time()))
+                written = self._apply_batch_rows(op, batch, time.time(), local=True)
             self.instrumentation.note(nbytes=nbytes, nodes=written)
             self._after_write()
             total = len(present)
         self._store.commit(position)
         return total
 
-    def _next_local_op(self, rows: bytes = b"") -> Op:
-        seq = self._vv.get(self.peer_id, 0) + 1
+    def _next_local_op(self, rows: bytes = b"", *, after: int = 0) -> Op:
+        seq = self._vv.get(self.peer_id, 0) + 1 + after
         return {"o": self.peer_id, "s": seq, "h": self._clock.now(), "k": "batch", "r": rows}
+
+    def _bulk_write(self, fresh: pa.Table, updates: pa.Table) -> builtins.list[NodeSize]:
+        """A put_many with many new nodes: one op creates them, a second updates the
+        existing ones, and both are stored in one new segment, so a crash keeps the
+        whole call or none of it. Returns the largest rows written."""
+        create = self._next_local_op()
+        merges: builtins.list[Merged] = []
+        if updates.num_rows:
+            updates = self._stamp_dots(updates)
+            update = self._next_local_op(batch_to_bytes(updates), after=1)
+            merges = self._merge_batch_rows(update, updates, time.time(), local=True)
+        n = fresh.num_rows
+        self._insert_new(
+            fresh,
+            constant(create["o"], n, pa.string()),
+            constant(create["s"], n, pa.int64()),
+            constant(create["h"], n, pa.int64()),
+            also=merges,
+        )
+        self._announce(create, fresh)
+        written = _largest_rows(fresh)
+        if merges:
+            self._announce(update, updates)
+            written = largest(written + [_size_of(m) for m in merges])
+        return written
 
     def _stamp_dots(self, batch: pa.Table) -> pa.Table:
         """Give rows of existing nodes their ctr and deps (a local write sees all)."""
@@ -545,11 +588,19 @@ class Database(SearchMixin):
         self._announce(op, fresh)
 
     def _insert_new(
-        self, fresh: pa.Table, origins: pa.Array, seqs: pa.Array, hlcs: pa.Array
+        self,
+        fresh: pa.Table,
+        origins: pa.Array,
+        seqs: pa.Array,
+        hlcs: pa.Array,
+        *,
+        also: Sequence[Merged] = (),
     ) -> None:
         """Rows that create nodes unknown here, written by ops that saw nothing before
-        them (ctr 1, no deps), stored as one L0 segment without Python work per row.
-        Each row keeps its op's origin, seq and clock, so `ops_since` can rebuild it."""
+        them (ctr 1, no deps), stored as one L0 segment without Python work per row,
+        together with the merged rows `also` (updates of the same call). Each row keeps
+        its op's origin, seq and clock, so `ops_since` can rebuild it. Nothing in memory
+        changes until the segment is stored."""
         n = fresh.num_rows
         now = time.time()
         written = pc.divide(pc.cast(pc.shift_right(hlcs, 16), pa.float64()), pa.scalar(1000.0))
@@ -576,13 +627,19 @@ class Database(SearchMixin):
             },
             schema=SCHEMA,
         )
+        if also:
+            table = pa.concat_tables([table, pa.Table.from_pylist([m.row for m in also], SCHEMA)])
         tops = table.group_by("origin").aggregate([("seq", "max"), ("hlc", "max")])
+        vv = dict(self._vv)
         for top in tops.to_pylist():
-            self._vv[top["origin"]] = max(self._vv.get(top["origin"], 0), top["seq_max"])
+            vv[top["origin"]] = max(vv.get(top["origin"], 0), top["seq_max"])
             self._clock.observe(top["hlc_max"])
-        self._learn_dims(table)
+        dims = self._dims_of(table)
+        self._store.add_segment(table, {"vv": vv, "hlc": self._clock.last, "dims": dims})
         self._store.bytes_ingested += fresh.column("data").nbytes
-        self._store.add_segment(table, self._saved_state())
+        self._vv, self._dims = vv, dims
+        for merged in also:
+            self._track(merged.before, merged.state)
         if self._counts is not None:
             for entry in pc.value_counts(fresh.column("type")).to_pylist():
                 self._counts[entry["values"]] += entry["counts"]
@@ -601,25 +658,42 @@ class Database(SearchMixin):
                         r["origin"],
                         r["origin"] == self.peer_id,
                     )
-                    for r in table.to_pylist()
+                    for r in table.slice(0, fresh.num_rows).to_pylist()
                 ]
+                + [m.change for m in also if m.change]
             )
 
-    def _learn_dims(self, table: pa.Table) -> None:
-        """The first vector stored for a type fixes that type's dimension."""
+    def _dims_of(self, table: pa.Table) -> dict[str, int]:
+        """The vector dimensions once `table` is stored: the first vector stored for a
+        type fixes that type's dimension."""
+        dims = dict(self._dims)
         with_vectors = table.filter(pc.is_valid(table.column("vector")))
         if not with_vectors.num_rows:
-            return
+            return dims
         firsts = with_vectors.group_by("type", use_threads=False).aggregate([("vector", "first")])
         for row in firsts.to_pylist():
-            self._dims.setdefault(row["type"] or "", len(row["vector_first"]) // 4)
+            dims.setdefault(row["type"] or "", len(row["vector_first"]) // 4)
+        return dims
 
     def _apply_batch_rows(
         self, op: Op, batch: pa.Table, now: float, *, local: bool
     ) -> builtins.list[NodeSize]:
         """Merge and install a batch op's rows; returns each node's id, type and size."""
-        changes: list[Change] = []
-        sizes: list[NodeSize] = []
+        merges = self._merge_batch_rows(op, batch, now, local=local)
+        for merged in merges:
+            self._install(merged, op)
+        self._vv[op["o"]] = max(self._vv.get(op["o"], 0), op["s"])
+        self._notify([m.change for m in merges if m.change])
+        self._announce(op, batch)
+        return [_size_of(m) for m in merges]
+
+    def _merge_batch_rows(
+        self, op: Op, batch: pa.Table, now: float, *, local: bool
+    ) -> builtins.list[Merged]:
+        """A batch op's rows merged in order (a row sees the rows before it of the same
+        node), without installing anything."""
+        merges: builtins.list[Merged] = []
+        latest: dict[str, NodeState] = {}
         for row in batch.to_pylist():
             sub: Op = {
                 "o": op["o"],
@@ -636,15 +710,12 @@ class Database(SearchMixin):
             if row["vector"] is not None:
                 sub["v"] = row["vector"]
             payload = {k: v for k, v in sub.items() if k not in ("o", "s", "h")} | {"k": "batch"}
-            merged = self._merge(sub, now, local=local, row_op=payload)
-            self._install(merged, op)
-            sizes.append((row["id"], merged.state.type, utf8_size(merged.row["data"])))
-            if merged.change:
-                changes.append(merged.change)
-        self._vv[op["o"]] = max(self._vv.get(op["o"], 0), op["s"])
-        self._notify(changes)
-        self._announce(op, batch)
-        return sizes
+            merged = self._merge(
+                sub, now, local=local, row_op=payload, before=latest.get(row["id"])
+            )
+            latest[row["id"]] = merged.state
+            merges.append(merged)
+        return merges
 
     @measured("delete", about="id")
     def delete(self, id: str) -> bool:
@@ -655,21 +726,19 @@ class Database(SearchMixin):
             state = self._store.state(id)
             if state is None or not state.exists:
                 return False
-            position = 0
-            if state.type != EDGE_TYPE:
-                for edge in sorted(self._incident_edges(id, None, "both")):
-                    position = self._delete_one(edge)
-            position = self._delete_one(id) or position
+            doomed = (
+                [] if state.type == EDGE_TYPE else sorted(self._incident_edges(id, None, "both"))
+            )
+            deletes: builtins.list[tuple[Op, NodeState | None]] = []
+            for node_id in [*doomed, id]:
+                before = self._store.state(node_id)
+                assert before is not None
+                ctr, deps = before.next_dot(self.peer_id)
+                deletes.append(({"k": "del", "i": node_id, "c": ctr, "d": deps}, before))
+            position, _ = self._write_together(deletes)
             self._after_write()
         self._store.commit(position)
         return True
-
-    def _delete_one(self, node_id: str) -> int:
-        state = self._store.state(node_id)
-        assert state is not None
-        ctr, deps = state.next_dot(self.peer_id)
-        position, _, _ = self._write_local({"k": "del", "i": node_id, "c": ctr, "d": deps}, state)
-        return position
 
     # -- reads -------------------------------------------------------------------------
 
@@ -1135,12 +1204,12 @@ class Database(SearchMixin):
                 self._bulk_insert(batch, clean)
                 return
             if log_it:
-                self._store.log(encode_record(clean, now))
+                self._store.log(encode_record([clean], now))
             self._apply_batch_rows(clean, batch, now, local=not remote)
             return
         merged = self._merge(op, now, local=not remote)
         if log_it:
-            self._store.log(encode_record(op, now))
+            self._store.log(encode_record([op], now))
         self._install(merged, op)
         if merged.change:
             self._notify([merged.change])
@@ -1399,6 +1468,10 @@ class Database(SearchMixin):
                 for index in self._registry.indexes.values()
                 if isinstance(index, SortedIndex) and index.type == type_name and index.fields
             }
+
+
+def _size_of(merged: Merged) -> NodeSize:
+    return merged.row["id"], merged.state.type, utf8_size(merged.row["data"])
 
 
 def _largest_rows(rows: pa.Table) -> list[NodeSize]:

@@ -21,11 +21,13 @@ import pyarrow.compute as pc
 from pluresdb_lab.engine._ops import BATCH_SCHEMA
 from pluresdb_lab.engine._segments import constant
 from pluresdb_lab.engine._validate import (
+    MAX_DEPTH,
     MAX_ID_BYTES,
     check_fields,
     check_id,
     check_vector,
     encode_json,
+    too_deep_rows,
 )
 from pluresdb_lab.errors import (
     InvalidDataError,
@@ -269,6 +271,11 @@ def _from_arrow(
         raise NodeTooLargeError(
             f"row {row + offset} ({ids[row].as_py()!r}) is over {max_bytes:,} bytes of JSON "
             "(max_node_bytes); split it"
+        )
+    if n and (deep := too_deep_rows(data)):
+        raise InvalidDataError(
+            f"row {deep[0] + offset} ({ids[deep[0]].as_py()!r}) nests lists and objects "
+            f"more than {MAX_DEPTH} levels deep; flatten it"
         )
     return pa.table(
         {

@@ -17,6 +17,7 @@ from typing import Any
 import msgpack
 import pyarrow as pa
 
+from pluresdb_lab.engine._validate import MAX_DEPTH, nesting_depth, too_deep_rows
 from pluresdb_lab.errors import InvalidOpError
 
 Op = dict[str, Any]
@@ -47,6 +48,10 @@ def batch_from_bytes(blob: bytes) -> pa.Table:
         raise InvalidOpError(f"batch op rows are not a readable Arrow stream: {exc}") from None
     if not table.schema.equals(BATCH_SCHEMA):
         raise InvalidOpError(f"batch op rows have schema {table.schema}, expected {BATCH_SCHEMA}")
+    if deep := too_deep_rows(table.column("data")):
+        raise InvalidOpError(
+            f"batch op row {deep[0]} nests lists and objects more than {MAX_DEPTH} levels deep"
+        )
     return table
 
 
@@ -60,7 +65,10 @@ def _need(op: Op, key: str, kind: type | tuple[type, ...], what: str) -> Any:
 
 
 def _brief(op: object) -> str:
-    text = repr(op)
+    try:
+        text = repr(op)
+    except RecursionError:  # nested deeper than the stack: say so instead
+        return f"<{type(op).__name__} nested too deeply to show>"
     return text if len(text) < 200 else text[:200] + "..."
 
 
@@ -94,6 +102,11 @@ def check_op(op: object) -> Op:
         _deps(_need(op, "d", dict, "deps"), op)
         if kind == "put":
             patch = _need(op, "p", dict, "field patch")
+            if nesting_depth(patch) > MAX_DEPTH:
+                raise InvalidOpError(
+                    f"op field patch for node {node_id[:80]!r} nests lists and objects more "
+                    f"than {MAX_DEPTH} levels deep"
+                )
             if not all(isinstance(k, str) and k for k in patch):
                 raise InvalidOpError(f"op field names must be non-empty strings: {_brief(op)}")
             if "t" in op and not (op["t"] is None or isinstance(op["t"], str)):
@@ -108,14 +121,18 @@ def check_op(op: object) -> Op:
     return op
 
 
-def encode_record(op: Op, time: float) -> bytes:
-    """A WAL record: the op and the local time it was applied."""
-    return msgpack.packb({"op": op, "t": time}, use_bin_type=True)  # type: ignore[no-any-return]
+def encode_record(ops: list[Op], time: float) -> bytes:
+    """A WAL record: ops written together and the local time they were applied. A
+    record is replayed whole or not at all, so the ops of one call (a cascading
+    delete) survive a crash together."""
+    record = {"op": ops[0], "t": time} if len(ops) == 1 else {"ops": ops, "t": time}
+    return msgpack.packb(record, use_bin_type=True)  # type: ignore[no-any-return]
 
 
-def decode_record(payload: bytes) -> tuple[Op, float]:
+def decode_record(payload: bytes) -> tuple[list[Op], float]:
     record = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-    return record["op"], float(record["t"])
+    ops = record["ops"] if "ops" in record else [record["op"]]
+    return ops, float(record["t"])
 
 
 def encode_op_payload(op: Op) -> bytes:

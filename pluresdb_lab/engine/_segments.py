@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab.engine._folder import raise_if_full
 from pluresdb_lab.errors import CorruptDatabaseError
 
 KIND_PUT, KIND_DELETE, KIND_BATCH = 0, 1, 2
@@ -163,19 +164,33 @@ class Segment:
 
 
 def write_segment(path: Path, table: pa.Table, *, level: int, number: int) -> Segment:
-    """Write rows (already sorted) as a compressed Arrow IPC file, fsynced."""
+    """Write rows (already sorted) as a compressed Arrow IPC file, fsynced. On failure
+    (a full disk) the temporary file is gone and nothing else changed."""
     table = table.cast(SCHEMA)
     options = pa.ipc.IpcWriteOptions(compression="zstd")
-    tmp = path.with_suffix(".tmp")
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA, options=options) as w:
+    sink = pa.BufferOutputStream()  # in memory first: the CRC needs the bytes anyway
+    with pa.ipc.new_file(sink, SCHEMA, options=options) as w:
         w.write_table(table, max_chunksize=BATCH_ROWS)
-    blob = tmp.read_bytes()
-    fd = os.open(tmp, os.O_RDONLY)
+    blob = sink.getvalue()
+    tmp = path.with_suffix(".tmp")
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        try:
+            view = memoryview(blob)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        outcome = "The database is unchanged: its data stays in its other files."
+        raise_if_full(exc, f"writing segment file {path}", outcome)
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     table = table.combine_chunks()
     return Segment(
         path,
@@ -184,7 +199,7 @@ def write_segment(path: Path, table: pa.Table, *, level: int, number: int) -> Se
         table,
         id_index(table.column("id").chunk(0) if table.num_rows else pa.array([], pa.string())),
         zlib.crc32(blob),
-        len(blob),
+        blob.size,
     )
 
 

@@ -6,10 +6,19 @@ manifest (replaced atomically) starts a new WAL. Compaction merges a level's seg
 into the next level, dropping versions older than the retention horizon except each
 node's newest. Lookups go memtable, then levels from 0 up, newest segment first: every
 segment of level L is newer than every segment of level L+1.
+
+Durability invariant: an acknowledged write is in the WAL (or in a segment) and is
+replayed on open. The manifest's `state` (version vector, clock) is what the rows of
+its segments add up to, and it changes only in `_commit_segments`, in the same atomic
+swap that lists the flushed segments and names a fresh WAL. Compaction rewrites
+segments but never moves that state forward, so replay never skips a WAL record whose
+rows are not in a segment.
 """
 
 from __future__ import annotations
 
+import copy
+import errno
 import fcntl
 import json
 import os
@@ -25,6 +34,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pluresdb_lab.engine._crdt import NodeState, decode_state
+from pluresdb_lab.engine._folder import (
+    FORMAT,
+    LEFTOVER_NAME,
+    LOCK,
+    MANIFEST,
+    SEGMENT_NAME,
+    WAL_NAME,
+    check_folder,
+    file_number,
+    load_manifest,
+    raise_if_full,
+    settle_restore,
+)
 from pluresdb_lab.engine._segments import (
     SCHEMA,
     Segment,
@@ -35,10 +57,13 @@ from pluresdb_lab.engine._segments import (
     write_segment,
 )
 from pluresdb_lab.engine._wal import WriteAheadLog, read_records
-from pluresdb_lab.errors import CorruptDatabaseError, DatabaseLockedError, OperationCancelled
+from pluresdb_lab.errors import (
+    CorruptDatabaseError,
+    DatabaseLockedError,
+    NotADatabaseError,
+    OperationCancelled,
+)
 
-MANIFEST = "MANIFEST.json"
-FORMAT = 1
 MEMTABLE_ROWS = 50_000
 FANOUT = 4  # segments a level holds before they merge into the next
 
@@ -136,7 +161,15 @@ class Store:
         state, the WAL records to replay, and what recovery found."""
         if self.folder is None:
             return {}, [], RecoveryReport(0, 0, None)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        settle_restore(self.folder)  # a killed restore_backup may have left X moved away
+        check_folder(self.folder)  # before anything is written into someone else's folder
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise NotADatabaseError(
+                f"cannot make the database folder {self.folder}: {exc.strerror} (a part of "
+                "the path is a file); give a new or empty folder's path"
+            ) from None
         self._lock()
         try:
             return self._load()
@@ -147,23 +180,21 @@ class Store:
     def _load(self) -> tuple[dict[str, Any], list[bytes], RecoveryReport]:
         assert self.folder is not None
         path = self.folder / MANIFEST
+        names = {entry.name: entry for entry in os.scandir(self.folder)}
         if path.exists():
-            try:
-                self.manifest = json.loads(path.read_text("utf-8"))
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise CorruptDatabaseError(f"manifest {path} is not valid JSON: {exc}") from None
-            if self.manifest.get("format") != FORMAT:
-                raise CorruptDatabaseError(
-                    f"manifest {path} has format {self.manifest.get('format')!r}; this "
-                    f"version of PluresDB Lab reads format {FORMAT}"
-                )
-        elif any(self.folder.glob("seg-*.arrow")):
+            self.manifest = load_manifest(path)  # every file name in it checked
+        elif any(SEGMENT_NAME.fullmatch(name) for name in names):
             raise CorruptDatabaseError(
                 f"{path} is missing but the folder holds segment files; restore from a backup"
             )
         else:
             self.manifest = {"format": FORMAT, "segments": [], "wal": None, "next": 1}
-        self._next_number = int(self.manifest.get("next", 1))
+        # Never hand out a number a listed file already has: a new file would replace it.
+        used = [s["number"] for s in self.manifest["segments"]]
+        used += [file_number(s["file"]) for s in self.manifest["segments"]]
+        if self.manifest.get("wal"):
+            used.append(file_number(self.manifest["wal"]))
+        self._next_number = max([int(self.manifest.get("next", 1)), *(n + 1 for n in used)])
         self.bytes_ingested = int(self.manifest.get("bytes_ingested", 0))
         self.bytes_compacted = int(self.manifest.get("bytes_compacted", 0))
         self.segments = [
@@ -175,14 +206,21 @@ class Store:
         self._order_segments()
         wal_name = self.manifest.get("wal") or self._new_name("wal", "log")
         wal_path = self.folder / wal_name
+        if wal_name in names and not names[wal_name].is_file(follow_symlinks=False):
+            raise CorruptDatabaseError(
+                f"write-ahead log {wal_path} is not a regular file (PluresDB never makes a "
+                "link or a folder there); move it away, or restore from a backup"
+            )
         replay = read_records(wal_path)
-        for stale in self.folder.glob("wal-*.log"):
-            if stale.name != wal_name:  # already flushed into segments
-                stale.unlink()
         listed = {s.path.name for s in self.segments}
-        for leftover in [*self.folder.glob("*.tmp"), *self.folder.glob("seg-*.arrow")]:
-            if leftover.name not in listed:  # written by a flush the crash interrupted
-                leftover.unlink()
+        for name, entry in names.items():  # only names of our own files: others stay
+            stale = (
+                (WAL_NAME.fullmatch(name) and name != wal_name)  # already in segments
+                or (SEGMENT_NAME.fullmatch(name) and name not in listed)  # flush interrupted
+                or LEFTOVER_NAME.fullmatch(name)
+            )
+            if stale and not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.path)
         self._wal = WriteAheadLog(
             wal_path, self.fsync, keep_bytes=replay.good_bytes if replay.torn_bytes else None
         )
@@ -194,8 +232,16 @@ class Store:
 
     def _lock(self) -> None:
         assert self.folder is not None
-        path = self.folder / "LOCK"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        path = self.folder / LOCK
+        try:  # never through a symlink: the file is truncated and written below
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise CorruptDatabaseError(
+                    f"{path} is a symbolic link (PluresDB never makes one); remove it"
+                ) from None
+            raise_if_full(exc, f"creating {path}", "Nothing was written.")
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -205,8 +251,13 @@ class Store:
                 f"database {self.folder} is open in another process (pid {holder}); close "
                 "it there, or connect to that process's server instead"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError as exc:
+            os.close(fd)
+            raise_if_full(exc, f"writing {path}", "Nothing was written.")
+            raise
         self._lock_fd = fd
 
     def remember(self, key: str, value: Any) -> None:
@@ -216,23 +267,24 @@ class Store:
             self._write_manifest()
 
     def release(self) -> None:
-        """Give up the folder after a failed open: close the WAL as is and unlock."""
-        if self._wal is not None:
-            self._wal.close()
-            self._wal = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        """Give up the folder: close the WAL as is and unlock (even if closing fails)."""
+        wal, self._wal = self._wal, None
+        try:
+            if wal is not None:
+                wal.close()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
     def close(self, state: dict[str, Any]) -> None:
-        """Flush the memtable (so the manifest's state matches the segments) and unlock."""
-        if self._wal is not None:
-            self.flush(state)
-            self._wal.close()
-            self._wal = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        """Flush the memtable (so the manifest's state matches the segments) and unlock.
+        A failed flush (a full disk) still unlocks: the WAL keeps the rows for replay."""
+        try:
+            if self._wal is not None:
+                self.flush(state)
+        finally:
+            self.release()
 
     # -- the manifest ------------------------------------------------------------------
 
@@ -250,12 +302,18 @@ class Store:
             bytes_compacted=self.bytes_compacted,
         )
         tmp = self.folder / (MANIFEST + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.manifest, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.folder / MANIFEST)
-        _fsync_dir(self.folder)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(self.manifest, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.folder / MANIFEST)
+            _fsync_dir(self.folder)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # a full disk must not keep the half-written copy
+            outcome = "The manifest on disk is the previous one."
+            raise_if_full(exc, f"writing the manifest {tmp.with_suffix('')}", outcome)
+            raise
 
     def _order_segments(self) -> None:
         self.segments.sort(key=lambda s: (s.level, -s.number))
@@ -264,8 +322,9 @@ class Store:
 
     def log(self, record: bytes) -> int:
         """Append a WAL record; returns the position `commit` waits for."""
+        position = self._wal.append(record) if self._wal is not None else 0
         self.bytes_ingested += len(record)
-        return self._wal.append(record) if self._wal is not None else 0
+        return position
 
     def commit(self, position: int) -> None:
         """Wait for durability per the fsync policy. Call without holding locks."""
@@ -284,11 +343,14 @@ class Store:
         self._generation += 1
 
     def add_segment(self, table: pa.Table, state: dict[str, Any]) -> None:
-        """Store many new versions at once as their own L0 segment (bulk writes)."""
-        self.flush(state)
-        self._install(sort_rows(table), level=0)
-        self._generation += 1
-        self.checkpoint(state)
+        """Store many new versions at once as their own L0 segment (bulk writes).
+
+        The memtable goes into a segment of its own in the same manifest swap, so the
+        manifest's state (which covers both) never claims a row that is not stored.
+        """
+        tables = [self.memtable_table()] if self._mem_count else []
+        self._commit_segments([*tables, sort_rows(table)], state)
+        self._clear_memtable()
         self.on_flush()
 
     def needs_flush(self) -> bool:
@@ -298,39 +360,54 @@ class Store:
         """Move the memtable into an L0 segment and start a new WAL."""
         if not self._mem_count:
             return
-        rows = [r for versions in self._mem_rows.values() for r in versions]
-        self._install(sort_rows(pa.Table.from_pylist(rows, schema=SCHEMA)), level=0)
+        self._commit_segments([self.memtable_table()], state)
+        self._clear_memtable()
+        self.on_flush()
+
+    def _clear_memtable(self) -> None:
         self._mem_rows.clear()
         self._mem_states.clear()
         self._mem_count = 0
-        self.checkpoint(state)
-        self.on_flush()
+        self._generation += 1
 
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        """Persist the manifest with a fresh WAL (the memtable must be empty)."""
+    def _commit_segments(self, tables: list[pa.Table], state: dict[str, Any]) -> None:
+        """Make sorted tables new L0 segments (oldest first), with `state` (what every
+        stored row adds up to) and a fresh WAL, in one manifest swap. Until the swap
+        the old manifest, WAL and segments stand, so a crash or an error at any point
+        leaves the database as it was (new files are removed, or ignored on open)."""
         if self.folder is None:
+            for table in tables:
+                self.segments.append(memory_segment(table, 0, self._next_number))
+                self._next_number += 1
+            self._order_segments()
             return
         assert self._wal is not None
-        old = self._wal
-        self.manifest["state"] = state
-        self.manifest["wal"] = self._new_name("wal", "log")
-        self._write_manifest()
-        self._wal = WriteAheadLog(self.folder / self.manifest["wal"], self.fsync)
+        before = (list(self.segments), dict(self.manifest), self._next_number)
+        written: list[Segment] = []
+        fresh_wal: WriteAheadLog | None = None
+        try:
+            for table in tables:
+                number = self._next_number
+                path = self.folder / self._new_name("seg", "arrow")
+                written.append(write_segment(path, table, level=0, number=number))
+            self.manifest["state"] = copy.deepcopy(state)  # the caller keeps changing its own
+            self.manifest["wal"] = self._new_name("wal", "log")
+            fresh_wal = WriteAheadLog(self.folder / self.manifest["wal"], self.fsync)
+            self.segments.extend(written)
+            self._order_segments()
+            self._write_manifest()
+        except BaseException:
+            self.segments, self.manifest, self._next_number = before
+            if fresh_wal is not None:
+                fresh_wal.close()
+                fresh_wal.path.unlink(missing_ok=True)
+            for segment in written:
+                segment.path.unlink(missing_ok=True)
+            raise
+        self.bytes_compacted += sum(s.size for s in written)
+        old, self._wal = self._wal, fresh_wal
         old.close()
         old.path.unlink()
-
-    def _install(self, table: pa.Table, *, level: int) -> Segment:
-        number = self._next_number
-        if self.folder is None:
-            self._next_number += 1
-            segment = memory_segment(table, level, number)
-        else:
-            name = self._new_name("seg", "arrow")
-            segment = write_segment(self.folder / name, table, level=level, number=number)
-            self.bytes_compacted += segment.size
-        self.segments.append(segment)
-        self._order_segments()
-        return segment
 
     # -- compaction --------------------------------------------------------------------
     # A compaction is planned and installed under the database lock, but the merge in
@@ -375,21 +452,29 @@ class Store:
             output = write_segment(self.folder / name, table, level=plan.level, number=plan.number)
         return output
 
-    def install(self, plan: CompactionPlan, output: Segment | None, state: dict[str, Any]) -> None:
-        """Swap a merge's inputs for its output, then delete the inputs' files."""
-        for segment in plan.inputs:
-            self.segments.remove(segment)
+    def install(self, plan: CompactionPlan, output: Segment | None) -> None:
+        """Swap a merge's inputs for its output, then delete the inputs' files.
+
+        The manifest keeps the state of its last checkpoint: the output holds exactly
+        the inputs' rows (less those past retention), while writes since that
+        checkpoint are only in the WAL and must still be replayed on open."""
+        before = list(self.segments)
+        self.segments = [s for s in self.segments if s not in plan.inputs]
         if output is not None:
             self.segments.append(output)
-            self.bytes_compacted += output.size
         self._order_segments()
-        self._generation += 1
-        self.compactions += 1
         if self.folder is not None:
-            self.manifest["state"] = state
-            self._write_manifest()
+            try:
+                self._write_manifest()
+            except BaseException:
+                self.segments = before
+                self.abandon(output)
+                raise
             for segment in plan.inputs:
                 self._delete_when_unpinned(segment.path)
+        self.bytes_compacted += output.size if output is not None else 0
+        self._generation += 1
+        self.compactions += 1
 
     def abandon(self, output: Segment | None) -> None:
         """Forget a merge that was cancelled; its file is removed."""

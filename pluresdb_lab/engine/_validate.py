@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pluresdb_lab.errors import (
     InvalidDataError,
@@ -76,12 +79,27 @@ def _reject(value: object) -> Any:
 INT_RANGE = (-(2**63), 2**63 - 1)
 
 
-def _check_keys(value: Any, where: str) -> None:
+MAX_DEPTH = 100
+"""How deeply lists and objects may nest in a node's data (as in MySQL's JSON type).
+Deeper documents are refused on write: every peer must be able to merge and encode
+them without running out of stack, or replication would stall on them."""
+
+
+def _too_deep(where: str) -> InvalidDataError:
+    return InvalidDataError(
+        f"{where} nests lists and objects more than {MAX_DEPTH} levels deep; flatten it"
+    )
+
+
+def _check_keys(value: Any, where: str, depth: int = 1) -> None:
     """What json.dumps would accept but change or a reader could not hold: non-string
-    keys (1 silently becomes "1") and integers beyond 64 bits. Written for speed: the
-    common scalar types are skipped by an identity test on their type."""
+    keys (1 silently becomes "1"), integers beyond 64 bits, and nesting deeper than
+    MAX_DEPTH. Written for speed: the common scalar types are skipped by an identity
+    test on their type."""
     kind = type(value)
     if kind is dict:
+        if depth > MAX_DEPTH:
+            raise _too_deep(where)
         for key, item in value.items():
             if type(key) is not str:
                 raise InvalidDataError(
@@ -90,10 +108,12 @@ def _check_keys(value: Any, where: str) -> None:
             item_kind = type(item)
             if item_kind is str or item_kind is float or item_kind is bool or item is None:
                 continue
-            _check_keys(item, f"{where}.{key}")
+            _check_keys(item, f"{where}.{key}", depth + 1)
     elif kind is list or kind is tuple:
+        if depth > MAX_DEPTH:
+            raise _too_deep(where)
         for item in value:
-            _check_keys(item, where)
+            _check_keys(item, where, depth + 1)
     elif kind is int and not INT_RANGE[0] <= value <= INT_RANGE[1]:
         raise InvalidDataError(
             f"{where} holds the integer {value}, outside the 64-bit range; store it as a string"
@@ -176,6 +196,63 @@ def check_fsync(policy: object) -> str:
     if policy not in FSYNC_POLICIES:
         raise InvalidDataError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}; got {policy!r}")
     return str(policy)
+
+
+def nesting_depth(value: object) -> int:
+    """How deeply lists and objects nest in a decoded value, without recursion (a
+    peer's op may be nested deeper than Python's stack allows)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                break
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def too_deep_rows(data: pa.Array | pa.ChunkedArray) -> list[int]:
+    """Rows of JSON text nested deeper than MAX_DEPTH. A row with fewer opening
+    brackets than the limit cannot be too deep, so only the rare others are parsed."""
+    brackets = pc.add(pc.count_substring(data, "{"), pc.count_substring(data, "["))
+    suspects = pc.indices_nonzero(pc.fill_null(pc.greater(brackets, MAX_DEPTH), False))
+    deep = []
+    for i in suspects.to_pylist():
+        text = data[i].as_py()
+        if _text_depth(text) > MAX_DEPTH:
+            deep.append(i)
+    return deep
+
+
+def _text_depth(text: str) -> int:
+    """Nesting depth of JSON text, counting brackets outside strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def is_finite_number(value: object) -> bool:

@@ -8,6 +8,7 @@ vector, conflicts) afterwards.
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import pluresdb_lab as pl
@@ -593,6 +595,61 @@ def test_apply_ops_valid_after_rejections(seeded: Any, good_ops: list[dict[str, 
     # the same valid ops alone are then applied in full
     assert seeded.apply_ops(copy.deepcopy(good_ops)) == 3
     assert seeded.get("s1").data == {"b": "x"}
+
+
+# --------------------------------------------------------------------------- deep documents
+
+
+def nested(depth: int) -> Any:
+    """A value whose lists and objects nest `depth` levels (a node's data adds one)."""
+    value: Any = "leaf"
+    for level in range(depth):
+        value = {"k": value} if level % 2 else [value]
+    return value
+
+
+def test_data_nested_to_the_limit_is_stored(seeded: Any) -> None:
+    seeded.put("deep", {"v": nested(99)})  # 100 levels with the data object itself
+    assert seeded.get("deep").data == {"v": nested(99)}
+
+
+@pytest.mark.parametrize("depth", [100, 989])
+def test_put_rejects_data_nested_too_deeply(seeded: Any, depth: int) -> None:
+    assert_rejected(
+        seeded, errors.InvalidDataError, lambda: seeded.put("deep", {"v": nested(depth)}), "100"
+    )
+
+
+def test_put_many_rejects_data_nested_too_deeply(seeded: Any) -> None:
+    records = [{"id": "fine", "v": 1}, {"id": "deep", "v": nested(300)}]
+    assert_rejected(seeded, errors.InvalidDataError, lambda: seeded.put_many(records), "100")
+
+
+def test_apply_ops_rejects_ops_nested_too_deeply(seeded: Any, open_db: Any) -> None:
+    """Found by review: a peer's apply_ops raised RecursionError on a document nested
+    989 deep, so the link closed and redialled forever and nothing after it arrived."""
+    source = open_db(":memory:")
+    source.put("before", {"v": 1})
+    source.put("deep", {"v": nested(50)})
+    source.put("after", {"v": 1})
+    ops = source.ops_since(None)
+    ops[1]["p"] = {"v": nested(989)}
+    assert_rejected(seeded, errors.InvalidOpError, lambda: seeded.apply_ops(ops), "100")
+    assert seeded.get("before") is None
+
+
+def test_apply_ops_rejects_batch_rows_nested_too_deeply(seeded: Any, open_db: Any) -> None:
+    source = open_db(":memory:")
+    source.put_many([{"id": "row", "v": 1}])
+    [op] = source.ops_since(None)
+    rows = pa.ipc.open_stream(op["r"]).read_all()
+    deep = pa.array([json.dumps({"v": nested(150)})], pa.string())
+    rows = rows.set_column(rows.schema.get_field_index("data"), "data", deep)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, rows.schema) as writer:
+        writer.write_table(rows)
+    op["r"] = sink.getvalue().to_pybytes()
+    assert_rejected(seeded, errors.InvalidOpError, lambda: seeded.apply_ops([op]), "100")
 
 
 # --------------------------------------------------------------------------- not found
