@@ -53,6 +53,18 @@ Liveness::
 A link silent for three heartbeats is closed. Outgoing links redial with exponential
 backoff (0.2 s doubling to 10 s, jittered) until ``disconnect(peer_id)``.
 
+Back-pressure
+-------------
+A side keeps at most ``send_buffer_bytes`` (default 4 MiB) written to a link but not
+yet taken by its socket (frames are split to a quarter of it; a bigger op goes alone).
+When a ``live`` frame would pass it, live ops to that peer stop (``send_state``
+"held-back", logged); pings and pongs are skipped too. Once half of it has drained,
+the ops the peer missed go out as a catch-up from what it is known to have, exactly
+like an answer to ``vv`` ("catching-up"), and live streaming resumes. Catch-up
+batches wait for room the same way. A link on which no write completes for
+``send_timeout_s`` (default 30 s) while bytes wait is closed (code 1013, logged as
+``slow-peer``); the dialing side redials with its usual backoff.
+
 Discovery
 ---------
 Peers come from ``connect(url)`` calls (a static list in settings), and, when

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol, TypedDict
 
 from pluresdb_lab.engine import Database
 from pluresdb_lab.errors import InvalidOpError, PeerRefusedError
+from pluresdb_lab.mesh._flow import SendWindow
 from pluresdb_lab.mesh._handshake import (
     Hello,
     Policy,
@@ -36,13 +37,20 @@ from pluresdb_lab.mesh._protocol import (
 from pluresdb_lab.mesh._stats import Traffic
 
 State = Literal["connecting", "connected", "disconnected", "error"]
+# streaming: live ops go out as they are applied; held-back: the peer left more than
+# send_buffer_bytes unread, so live ops wait; catching-up: it read them, and the ops it
+# missed meanwhile go out by version vector
+SendState = Literal["streaming", "held-back", "catching-up"]
 Direction = Literal["incoming", "outgoing"]
 BATCH_OPS = 512  # at most this many ops per catch-up frame,
 HANDSHAKE_FRAME_BYTES = 4096  # hello and auth are ~200 bytes; strangers get no more
 BATCH_BYTES = 1 << 20  # and about this many bytes of op rows (frames are split to fit the limit)
 
 # WebSocket close codes: 1008 policy violation, 1009 too big, 4003 refused by the handshake
+# 1013 try again later (a peer that stopped reading)
 CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_REFUSED, CLOSE_NORMAL = 1008, 1009, 4003, 1000
+CLOSE_TRY_LATER = 1013
+HOLD_LOG_EVERY_S = 10.0  # a peer that keeps falling behind is logged this often at most
 
 
 class Transport(Protocol):
@@ -59,6 +67,8 @@ class Hub(Protocol):
     db: Database
     log: MeshLog
     max_frame_bytes: int
+    send_buffer_bytes: int
+    send_timeout_s: float
     paused: bool
 
     def policy(self, link: Link) -> Policy: ...
@@ -119,15 +129,32 @@ class Link:
         self._pings: dict[int, float] = {}
         self._ping_seq = 0
         self._catch_up: asyncio.Task[None] | None = None
+        self.window = SendWindow(hub.send_buffer_bytes)
+        self.send_state: SendState = "streaming"
+        self._resume: asyncio.Task[None] | None = None
+        self._holds = 0
+        self._hold_logged_at = -HOLD_LOG_EVERY_S
+        self._log_resume = False
         self._applying = False
         self._finished = False
 
     # -- sending -----------------------------------------------------------------------
 
     def _send(self, kind: str, **fields: Any) -> Awaitable[None]:
-        frame = encode(kind, **fields)
+        return self._send_raw(encode(kind, **fields))
+
+    def _send_raw(self, frame: bytes) -> Awaitable[None]:
+        sending = asyncio.ensure_future(self.transport.send(frame))
+        self.window.track(len(frame), sending)
         self.traffic.sent(len(frame))
-        return self.transport.send(frame)
+        return sending
+
+    def _send_small(self, kind: str, **fields: Any) -> None:
+        """A ping or pong: skipped while the peer has not read what it was sent, so a
+        peer that pings but never reads cannot grow the buffer either."""
+        frame = encode(kind, **fields)
+        if self.window.fits(len(frame)):
+            self._fire(self._send_raw(frame))
 
     def start(self) -> None:
         """Say hello; called once the socket is open."""
@@ -139,22 +166,69 @@ class Link:
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def send_live(self, ops: list[dict[str, Any]]) -> None:
-        """Stream newly applied ops the peer does not have yet."""
-        fresh = [op for op in ops if op["s"] > self.known.get(op["o"], 0)]
-        if not fresh:
+        """Stream newly applied ops the peer does not have yet, unless it is not reading:
+        then they wait, and go out by version vector once it has read its backlog."""
+        if self.send_state == "held-back":
             return
-        for op in fresh:
-            self.known[op["o"]] = op["s"]
-        for chunk in self._frames(fresh):
-            blob, compressed = chunk
+        fresh = [op for op in ops if op["s"] > self.known.get(op["o"], 0)]
+        for chunk, blob, compressed in self._frames(fresh):
+            if not self.window.fits(len(blob) + 64):
+                self._hold_back()
+                return
+            for op in chunk:  # only ops really sent: the rest the catch-up finds missing
+                self.known[op["o"]] = max(op["s"], self.known.get(op["o"], 0))
             self._fire(self._send("live", ops=blob, z=compressed))
-        self.ops_sent += len(fresh)
+            self.ops_sent += len(chunk)
 
-    def _frames(self, ops: list[dict[str, Any]]) -> list[tuple[bytes, bool]]:
-        """Packed chunks of `ops`, each small enough for the frame limit."""
+    def _hold_back(self) -> None:
+        self.send_state = "held-back"
+        self._holds += 1
+        now = time.monotonic()
+        self._log_resume = now - self._hold_logged_at >= HOLD_LOG_EVERY_S
+        if self._log_resume:
+            self._hold_logged_at = now
+            self.hub.log.add(
+                "warning",
+                "held-back",
+                f"the peer has not read {self.window.pending} bytes (limit "
+                f"{self.window.limit}); live ops wait and go out by version vector once it "
+                f"reads them, or the link is dropped after {self.hub.send_timeout_s:g} s "
+                f"(held back {self._holds} times on this link)",
+                self.peer_id,
+            )
+        if self._resume is None or self._resume.done():
+            self._resume = asyncio.ensure_future(self._catch_up_after_hold())
+            self._resume.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def _catch_up_after_hold(self) -> None:
+        """Once the backlog drains, send what the peer missed, as a catch-up would."""
+        while self.send_state == "held-back":
+            await self.window.drained()
+            self.send_state = "catching-up"  # live ops stream again from here on
+            if self._log_resume:
+                self.hub.log.add(
+                    "info",
+                    "resumed",
+                    "the peer read its backlog; catching up by version vector",
+                    self.peer_id,
+                )
+            await self._send_missing(dict(self.known), None)
+            if self.send_state == "catching-up":  # else held back again meanwhile
+                self.send_state = "streaming"
+
+    def _frames(self, ops: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], bytes, bool]]:
+        """`ops` in packed chunks, each within the frame limit and a quarter of the send
+        buffer limit (an op bigger than that goes alone). A quarter: a link that has no
+        room for the next frame then holds more than half the limit, so it resumes only
+        once the peer has really read."""
+        if not ops:
+            return []
         blob, compressed = pack_ops(ops)
-        if len(blob) + 64 <= self.hub.max_frame_bytes:
-            return [(blob, compressed)]
+        cap = min(self.hub.max_frame_bytes, self.window.limit // 4)
+        if len(blob) + 64 <= cap:
+            return [(ops, blob, compressed)]
+        if len(ops) == 1 and len(blob) + 64 <= self.hub.max_frame_bytes:
+            return [(ops, blob, compressed)]
         if len(ops) == 1:
             self.hub.log.add(
                 "error",
@@ -172,7 +246,7 @@ class Link:
         self._pings[self._ping_seq] = time.monotonic()
         if len(self._pings) > 8:
             self._pings.pop(min(self._pings))
-        self._fire(self._send("ping", n=self._ping_seq))
+        self._send_small("ping", n=self._ping_seq)
 
     def request_sync(self) -> None:
         """Start a sync round: send our version vector and ask for the peer's. The
@@ -239,7 +313,7 @@ class Link:
         elif kind in ("batch", "live"):
             await self._receive_ops(frame)
         elif kind == "ping":
-            self._fire(self._send("pong", n=frame["n"]))
+            self._send_small("pong", n=frame["n"])
         elif kind == "pong":
             sent_at = self._pings.pop(frame["n"], None)
             if sent_at is not None:
@@ -248,10 +322,6 @@ class Link:
             self._refused(frame["reason"])
         else:
             raise ProtocolViolation(f"a {kind!r} frame after the handshake")
-
-    def _send_raw(self, frame: bytes) -> Awaitable[None]:
-        self.traffic.sent(len(frame))
-        return self.transport.send(frame)
 
     async def _receive_ops(self, frame: Frame) -> None:
         ops = unpack_ops(frame["ops"], frame["z"], self.hub.max_frame_bytes * 8)
@@ -303,13 +373,14 @@ class Link:
         self.hub.log.add("info", "sync", f"sending {total} missing ops", self.peer_id)
         done = 0
         for chunk in _chunks(ops):
-            for op in chunk:
+            frames = self._frames(chunk)
+            for i, (_, blob, compressed) in enumerate(frames):
+                end = done + len(chunk) if i == len(frames) - 1 else done
+                await self.window.room(len(blob) + 64)
+                await self._send("batch", ops=blob, z=compressed, done=end, total=total, **echo)
+            for op in chunk:  # once sent: a cancelled catch-up must not count them as known
                 if op["s"] > self.known.get(op["o"], 0):
                     self.known[op["o"]] = op["s"]
-            frames = self._frames(chunk)
-            for i, (blob, compressed) in enumerate(frames):
-                end = done + len(chunk) if i == len(frames) - 1 else done
-                await self._send("batch", ops=blob, z=compressed, done=end, total=total, **echo)
             done += len(chunk)
             self.ops_sent += len(chunk)
             self.progress["sent"] = done
@@ -327,6 +398,14 @@ class Link:
             and now - self._last_heard > 3 * heartbeat_s
         ):
             self.fail(f"nothing heard for {3 * heartbeat_s:g} s", "timeout")
+        elif self.state == "connected" and self.window.stalled_for() > self.hub.send_timeout_s:
+            again = "it is redialled" if self.direction == "outgoing" else "it may reconnect"
+            self.fail(
+                f"closed: the peer read nothing for {self.hub.send_timeout_s:g} s with "
+                f"{self.window.pending} bytes waiting (limit {self.window.limit}); {again}",
+                "slow-peer",
+                CLOSE_TRY_LATER,
+            )
 
     def _refused(self, reason: str) -> None:
         self.state = "error"
@@ -364,8 +443,9 @@ class Link:
             return
         self._finished = True
         self.live = False
-        if self._catch_up is not None:
-            self._catch_up.cancel()
+        for task in (self._catch_up, self._resume):
+            if task is not None:
+                task.cancel()
         if self.state != "error":
             self.state = "disconnected"
             if detail:

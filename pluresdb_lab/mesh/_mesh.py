@@ -22,7 +22,7 @@ from pluresdb_lab.mesh import _snapshots
 from pluresdb_lab.mesh._dialer import Dialer
 from pluresdb_lab.mesh._discovery import Discovered, Discovery
 from pluresdb_lab.mesh._handshake import Policy
-from pluresdb_lab.mesh._link import Direction, Link, Progress, State
+from pluresdb_lab.mesh._link import Direction, Link, Progress, SendState, State
 from pluresdb_lab.mesh._log import LEVELS, Entry, MeshLog
 from pluresdb_lab.mesh._loop import EventLoop
 from pluresdb_lab.mesh._snapshots import SnapshotInfo
@@ -46,6 +46,9 @@ class PeerInfo(TypedDict):
     Bytes are msgpack frame payloads; rates average the last 10 whole seconds;
     `last_seen` is the epoch time of the last frame received; `sync_progress` counts the
     ops of the latest catch-up: `received` (applied) of `to_receive`, `sent` of `to_send`.
+    `send_buffer_bytes` is what the peer has not read yet (at most the mesh's
+    `send_buffer_bytes`); `send_state` is "held-back" while live ops wait for it to read,
+    "catching-up" while the ops it missed go out by version vector, else "streaming".
     """
 
     peer_id: str | None
@@ -65,6 +68,8 @@ class PeerInfo(TypedDict):
     ops_received: int
     last_seen: float | None
     sync_progress: Progress
+    send_state: SendState
+    send_buffer_bytes: int
     last_error: str | None
 
 
@@ -77,6 +82,9 @@ class Mesh:
         allow: peer ids accepted without the secret.
         max_frame_bytes: the largest frame sent or accepted.
         heartbeat_s: seconds between pings; a link silent for three is closed.
+        send_buffer_bytes: the most a link buffers for a peer that does not read; past
+            it live ops wait for the peer and follow by version vector.
+        send_timeout_s: a link whose peer reads nothing for this long is closed.
         certfile, keyfile: a TLS certificate and key: `listen` then serves wss://.
         cafile: certificates that wss:// peers' certificates are checked against.
         snapshot_dir: where snapshots go (default: the database folder's `snapshots`).
@@ -94,6 +102,8 @@ class Mesh:
         allow: Iterable[str] = (),
         max_frame_bytes: int = 32 << 20,
         heartbeat_s: float = 5.0,
+        send_buffer_bytes: int = 4 << 20,
+        send_timeout_s: float = 30.0,
         certfile: str | None = None,
         keyfile: str | None = None,
         cafile: str | None = None,
@@ -109,6 +119,8 @@ class Mesh:
         self.allowed: set[str] = set()
         self.max_frame_bytes = 0
         self.heartbeat_s = 0.0
+        self.send_buffer_bytes = 0
+        self.send_timeout_s = 0.0
         self.certfile: str | None = None
         self.keyfile: str | None = None
         self.cafile: str | None = None
@@ -121,6 +133,8 @@ class Mesh:
             allow=allow,
             max_frame_bytes=max_frame_bytes,
             heartbeat_s=heartbeat_s,
+            send_buffer_bytes=send_buffer_bytes,
+            send_timeout_s=send_timeout_s,
             certfile=certfile,
             keyfile=keyfile,
             cafile=cafile,
@@ -158,6 +172,8 @@ class Mesh:
         allow: Iterable[str] | None = None,
         max_frame_bytes: int | None = None,
         heartbeat_s: float | None = None,
+        send_buffer_bytes: int | None = None,
+        send_timeout_s: float | None = None,
         certfile: str | None = None,
         keyfile: str | None = None,
         cafile: str | None = None,
@@ -186,6 +202,16 @@ class Mesh:
             if not isinstance(heartbeat_s, (int, float)) or not 0.05 <= heartbeat_s <= 3600:
                 raise MeshError(f"heartbeat_s must be 0.05..3600 seconds, got {heartbeat_s!r}")
             self.heartbeat_s = float(heartbeat_s)
+        if send_buffer_bytes is not None:
+            if not isinstance(send_buffer_bytes, int) or send_buffer_bytes < 65536:
+                raise MeshError(
+                    f"send_buffer_bytes must be an int >= 65536, got {send_buffer_bytes!r}"
+                )
+            self.send_buffer_bytes = send_buffer_bytes
+        if send_timeout_s is not None:
+            if not isinstance(send_timeout_s, (int, float)) or not 0.5 <= send_timeout_s <= 3600:
+                raise MeshError(f"send_timeout_s must be 0.5..3600 seconds, got {send_timeout_s!r}")
+            self.send_timeout_s = float(send_timeout_s)
         self.certfile = certfile if certfile is not None else self.certfile
         self.keyfile = keyfile if keyfile is not None else self.keyfile
         self.cafile = cafile if cafile is not None else self.cafile
@@ -551,5 +577,7 @@ def _info(link: Link) -> PeerInfo:
         ops_received=link.ops_received,
         last_seen=link.last_seen,
         sync_progress=Progress(**link.progress),
+        send_state=link.send_state,
+        send_buffer_bytes=link.window.pending,
         last_error=link.last_error,
     )

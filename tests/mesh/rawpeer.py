@@ -3,10 +3,12 @@ directly (msgpack + Ed25519 + HMAC), independent of `pluresdb_lab.mesh`, so it c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
 import os
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,9 +82,27 @@ class RawPeer:
             return their_auth
         return await self.receive()
 
+    async def ping_forever(self, every_s: float) -> None:
+        """Send a ping every `every_s` seconds and read nothing, so the peer keeps
+        hearing from us while we read none of its frames. (Tornado's client takes bytes
+        off the socket only while `read_message` is awaited: its read queue holds one
+        message, so while `receive` is not called the socket is not read.)"""
+        n = 0
+        while True:
+            n += 1
+            await self.send(t="ping", n=n)
+            await asyncio.sleep(every_s)  # the heartbeat's period, not a synchronisation
+
     async def closed(self) -> bool:
         """Read until the server closes; True when it did."""
         while (frame := await self.receive()) is not None:
             if frame["t"] == "refused":
                 continue
         return True
+
+
+def ops_of(frame: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ops a `batch` or `live` frame carries."""
+    blob = zlib.decompress(frame["ops"]) if frame["z"] else frame["ops"]
+    ops: list[dict[str, Any]] = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+    return ops
