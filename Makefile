@@ -1,4 +1,4 @@
-# The two commands: `make lab` and `make test` (plus `make bench`).
+# The two commands: `make lab` and `make test` (plus `make bench` and `make soak`).
 # Each creates .venv and installs what it needs, so a fresh clone is enough.
 PY ?= python3.11
 VENV := .venv
@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 BUNDLE := pluresdb_lab/static/widget.js
 NODE_MODULES := extension/node_modules/.package-lock.json
 
-.PHONY: lab test bench lint typecheck pytest notebooks frontend-test browser clean
+.PHONY: lab test bench soak lint typecheck pytest notebooks frontend-test browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -61,6 +61,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_mesh.py
 	$(BIN)/python bench/bench_server.py
 	$(BIN)/python bench/bench_frontend.py
+
+# The SIGKILL-under-mixed-load test of `make test` (30 seeds) with many more seeds;
+# a failure names its seed, and PLURESDB_CRASH_SEED=<seed> runs that one alone.
+SOAK_TRIALS ?= 2000
+soak: $(STAMP)
+	PLURESDB_SOAK_TRIALS=$(SOAK_TRIALS) $(BIN)/python -m pytest -q tests/engine/test_crash_mixed.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info extension/node_modules pluresdb_lab/static
