@@ -53,8 +53,15 @@ class Transport(httpx.BaseTransport):
             )
             for name, value in request.headers.raw:
                 connection.putheader(name.decode("latin-1"), value.decode("latin-1"))
-            connection.endheaders(body)
+            try:
+                connection.endheaders(body)
+                hung_up = False
+            except (BrokenPipeError, ConnectionResetError):
+                # A server may answer before reading the whole body (413: too large) and
+                # hang up; its reply is still readable and says what went wrong.
+                hung_up = True
             response = connection.getresponse()
+            response.will_close = response.will_close or hung_up
         except NETWORK_ERRORS as exc:
             connection.close()
             raise _mapped(exc, request, httpx.ReadTimeout, httpx.ReadError) from exc

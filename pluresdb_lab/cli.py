@@ -22,8 +22,11 @@ def _open(args: argparse.Namespace) -> Database:
 
 
 def _serve(args: argparse.Namespace) -> None:
+    from pluresdb_lab.server.body import DEFAULT_MAX_BODY_BYTES
     from pluresdb_lab.server.standalone import serve
 
+    mib = args.max_body_mib
+    max_body_bytes = DEFAULT_MAX_BODY_BYTES if mib is None else int(mib * 2**20)
     db = _open(args)
     try:
         asyncio.run(
@@ -34,10 +37,19 @@ def _serve(args: argparse.Namespace) -> None:
                 token=args.token,
                 peers=tuple(args.peer),
                 mesh_secret=args.mesh_secret,
+                allowed_paths=[path.resolve() for path in args.allow_path],
+                max_body_bytes=max_body_bytes,
             )
         )
     finally:
         db.close()
+
+
+def _positive(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value < 2**40:  # also refuses NaN and inf
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {raw!r}")
+    return value
 
 
 def _stats(args: argparse.Namespace) -> Any:
@@ -91,6 +103,21 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", help="the API token (default: a random one, printed)")
     serve.add_argument("--peer", action="append", default=[], help="a ws:// mesh URL to sync with")
     serve.add_argument("--mesh-secret", help="shared secret that mesh peers must prove")
+    serve.add_argument(
+        "--allow-path",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="a folder that file paths given over REST (import, export, backups) may lie "
+        "in, besides the --data folder; repeatable",
+    )
+    serve.add_argument(
+        "--max-body-mib",
+        type=_positive,
+        metavar="N",
+        help="largest REST request body in MiB; larger ones get 413 (default: 64)",
+    )
     add("stats", _stats, "print storage statistics as JSON")
     backup = add("backup", _backup, "back the database up into a folder of backups")
     backup.add_argument("dest", type=Path)

@@ -128,11 +128,18 @@ class RemoteDatabase:
             cookies=_NoCookies(),
         )
         self._feeds: set[_Feed] = set()
-        info = self._json("GET", "")
+        try:  # a server that cannot serve (its database did not open) answers with why
+            info = self._json("GET", "")
+        except BaseException:
+            self._http.close()
+            raise
         self.peer_id: str = info["peer_id"]
         self.path = None if info["path"] is None else Path(info["path"])
         self.fsync: str = info["fsync"]
         self.max_node_bytes: int = info["max_node_bytes"]
+        # The server answers a larger body 413 and hangs up, which a client still sending
+        # may only see as a reset connection: such a body is refused here instead.
+        self.max_body_bytes: int | None = info.get("max_body_bytes")
         self.recovery = RecoveryReport(**info["recovery"])
         self.closed = False
 
@@ -150,6 +157,13 @@ class RemoteDatabase:
         if body is not None:
             kwargs["content"] = _pack(body)
             kwargs["headers"] = {**kwargs.get("headers", {}), "Content-Type": _wire.MSGPACK}
+        size, limit = len(kwargs.get("content") or b""), getattr(self, "max_body_bytes", None)
+        if limit is not None and size > limit:
+            raise errors.InvalidDataError(
+                f"the request body ({size:,} bytes) is over the server's limit of {limit:,} "
+                "bytes; send it in smaller batches, or have the server's operator raise the "
+                "limit (`pluresdb serve --max-body-mib N`, `PluresDBApp.max_body_bytes`)"
+            )
         try:
             response = self._http.request(method, route, **kwargs)
         except httpx.TransportError as exc:

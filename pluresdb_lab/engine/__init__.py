@@ -1,6 +1,12 @@
 """The embedded database engine. Imports nothing from Jupyter."""
 
-from pluresdb_lab.engine._backup import Backup, Verification, restore_backup, verify_backup
+from pluresdb_lab.engine._backup import (
+    Backup,
+    Verification,
+    backups_beside,
+    restore_backup,
+    verify_backup,
+)
 from pluresdb_lab.engine._compaction import CompactionReport
 from pluresdb_lab.engine._database import Database
 from pluresdb_lab.engine._graph import Hop
@@ -40,6 +46,7 @@ __all__ = [
     "Verification",
     "Version",
     "WriteInfo",
+    "backups_beside",
     "restore_backup",
     "verify_backup",
 ]

@@ -72,6 +72,13 @@ class Verification:
     files_checked: int
 
 
+def backups_beside(folder: str | os.PathLike[str]) -> Path:
+    """Where backups of the database in `folder` go unless told otherwise: the sibling
+    folder `<folder>-backups` (backups must lie outside the database folder)."""
+    path = Path(folder)
+    return path.parent / f"{path.name}-backups"
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -326,6 +326,11 @@ def write_file(table: pa.Table, path: str | os.PathLike[str], format: str | None
     """Write `table` to `path` (via a temporary file, renamed when complete)."""
     target = Path(path)
     fmt = file_format(target, format)
+    if not target.parent.is_dir():
+        raise InvalidDataError(
+            f"cannot export to {target}: the folder {target.parent} does not exist; create "
+            "it first, or choose another path"
+        )
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:6]}.tmp")
     try:
         if fmt == "csv":

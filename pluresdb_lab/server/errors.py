@@ -18,10 +18,13 @@ STATUS: dict[type[errors.PluresDBError], int] = {
     errors.BackupError: 400,
     errors.MeshError: 400,
     errors.PeerRefusedError: 403,
+    errors.PathNotAllowedError: 403,
     errors.ReadOnlyError: 409,
     errors.DatabaseLockedError: 409,
     errors.OperationCancelled: 409,
     errors.DatabaseClosedError: 503,
+    errors.NotADatabaseError: 400,
+    errors.StorageFullError: 507,
     errors.CorruptDatabaseError: 500,
 }
 

@@ -72,6 +72,7 @@ class ChangesHandler(ApiHandler):
             subscription.cancel()
 
     def on_connection_close(self) -> None:
+        super().on_connection_close()  # ends a body still streaming in
         if hasattr(self, "queue"):  # the stream had started
             self.queue.put_nowait(None)
 

@@ -25,6 +25,7 @@ class InfoHandler(ApiHandler):
                 "path": None if self.db.path is None else str(self.db.path),
                 "fsync": self.db.fsync,
                 "max_node_bytes": self.db.max_node_bytes,
+                "max_body_bytes": self.server_options.max_body_bytes,
                 "recovery": dataclasses.asdict(self.db.recovery),
             }
         )

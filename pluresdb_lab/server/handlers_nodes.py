@@ -34,7 +34,7 @@ class NodesHandler(ApiHandler):
         records: pa.Table | list[Any]
         if self.request.headers.get("Content-Type", "").startswith(_wire.ARROW):
             try:
-                records = _wire.table_from_ipc(self.request.body)
+                records = _wire.table_from_ipc(self.body)
             except (pa.ArrowInvalid, OSError) as exc:
                 raise bad_request(f"the body is not an Arrow IPC stream: {exc}") from None
         else:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgpack
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from pluresdb_lab import _wire
-from pluresdb_lab.server.api import ApiHandler
+from pluresdb_lab.server.api import ApiHandler, unpack
 from pluresdb_lab.server.errors import bad_request
 
 
@@ -26,16 +24,10 @@ class VersionVectorHandler(ApiHandler):
 class OpsHandler(ApiHandler):
     """POST msgpack {"since": vv} -> msgpack [ops]; PUT msgpack [ops] -> {"applied": n}."""
 
-    def _unpacked(self) -> Any:
-        try:
-            return msgpack.unpackb(self.request.body, raw=False, strict_map_key=False)
-        except (ValueError, msgpack.UnpackException) as exc:
-            raise bad_request(f"the body is not msgpack: {exc}") from None
-
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = self._unpacked() if self.request.body else {}
+        body = unpack(self.body) if self.body else {}
         if not isinstance(body, dict):
             raise bad_request("the body is msgpack {'since': version vector or nil}")
         ops = await self.call(self.db.ops_since, body.get("since"))
@@ -44,7 +36,7 @@ class OpsHandler(ApiHandler):
     @web.authenticated
     @authorized
     async def put(self) -> None:
-        ops = self._unpacked()
+        ops = unpack(self.body)
         if not isinstance(ops, list):
             raise bad_request("the body is a msgpack array of ops")
         self.reply({"applied": await self.call(self.db.apply_ops, ops)})

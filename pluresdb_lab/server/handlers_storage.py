@@ -1,4 +1,8 @@
-"""Storage: statistics, compaction, flush, backups, import and export (server-side paths)."""
+"""Storage: statistics, compaction, flush, backups, import and export (server-side paths).
+
+Every path in a request goes through `ApiHandler.server_path` (see `paths`): inside the
+database folder or a folder the operator allows, else 403.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,15 @@ from pluresdb_lab.server.api import ApiHandler
 from pluresdb_lab.server.errors import bad_request
 
 
-def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+def _text(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
-    if value is None and not required:
-        return None
     if not isinstance(value, str) or not value:
         raise bad_request(f"{key!r} is a non-empty string")
     return value
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    return None if body.get(key) is None else _text(body, key)
 
 
 class StatsHandler(ApiHandler):
@@ -55,13 +61,14 @@ class BackupsHandler(ApiHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"backups": await self.call(self.db.backups, self.required_arg("dest"))})
+        dest = self.server_path(self.required_arg("dest"), "backup folder")
+        self.reply({"backups": await self.call(self.db.backups, dest)})
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
         body = self.json_object()
-        dest = _text(body, "dest")
+        dest = self.server_path(_text(body, "dest"), "backup folder")
         incremental = bool(body.get("incremental", False))
         self.reply(await self.call(self.db.backup, dest, incremental=incremental))
 
@@ -72,7 +79,8 @@ class VerifyBackupHandler(ApiHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        self.reply(await self.call(verify_backup, _text(self.json_object(), "path")))
+        path = self.server_path(_text(self.json_object(), "path"), "backup")
+        self.reply(await self.call(verify_backup, path))
 
 
 class RestoreBackupHandler(ApiHandler):
@@ -82,7 +90,8 @@ class RestoreBackupHandler(ApiHandler):
     @authorized
     async def post(self) -> None:
         body = self.json_object()
-        path, into = _text(body, "path"), _text(body, "into")
+        path = self.server_path(_text(body, "path"), "backup")
+        into = self.server_path(_text(body, "into"), "restore folder")
         where = await self.call(
             restore_backup, path, into, overwrite=bool(body.get("overwrite", False))
         )
@@ -99,10 +108,11 @@ class ImportHandler(ApiHandler):
         mapping = body.get("mapping")
         if mapping is not None and not isinstance(mapping, dict):
             raise bad_request("'mapping' is an object {source column: field name or null}")
+        path = self.server_path(_text(body, "path"), "import file")
         imported = await self.call(
             self.db.import_file,
-            _text(body, "path"),
-            _text(body, "format", required=False),
+            path,
+            _optional_text(body, "format"),
             type=body.get("type"),
             id_field=body.get("id_field"),
             mapping=mapping,
@@ -117,11 +127,12 @@ class ExportHandler(ApiHandler):
     @authorized
     async def post(self) -> None:
         body = self.json_object()
+        path = self.server_path(_text(body, "path"), "export file")
         exported = await self.call(
             self.db.export,
-            _text(body, "path"),
-            _text(body, "format", required=False),
+            path,
+            _optional_text(body, "format"),
             type=body.get("type"),
-            query=_text(body, "query", required=False),
+            query=_optional_text(body, "query"),
         )
         self.reply({"exported": exported})

@@ -54,6 +54,18 @@ ERRORS = {
     "404": _json(_ref("Error"), "Unknown node, version or conflict (NotFoundError)"),
     "409": _json(_ref("Error"), "Refused in the current state"),
 }
+TOO_LARGE = _json(
+    _ref("Error"),
+    "The body is over the server's limit (`pluresdb serve --max-body-mib`, "
+    "`PluresDBApp.max_body_bytes`; 64 MiB by default), refused before it is read",
+)
+PATH_RULE = (
+    "Paths are on the server's machine; a relative path is relative to the database "
+    "folder. A path must resolve (`..` and symlinks followed) to inside the database "
+    "folder, but not to its own files, or inside a folder the operator allows "
+    "(`pluresdb serve --allow-path DIR`, `PluresDBApp.allowed_paths`); else 403."
+)
+SERVER_PATH = {"type": "string", "description": "a path on the server (see the description)"}
 TEXT = {"type": "string"}
 NULLABLE_TEXT = {"type": "string", "nullable": True}
 COUNT = {"type": "integer", "minimum": 0}
@@ -63,7 +75,19 @@ TYPE = _query("type", TEXT)
 
 
 def _op(summary: str, reply: Schema, **extra: Any) -> Schema:
-    return {"summary": summary, "responses": {"200": reply, **ERRORS}, **extra}
+    errors = {**ERRORS, **({"413": TOO_LARGE} if "requestBody" in extra else {})}
+    return {"summary": summary, "responses": {"200": reply, **errors}, **extra}
+
+
+def _path_op(summary: str, reply: Schema, **extra: Any) -> Schema:
+    """An operation that takes server-side file paths: 403 also for a path not allowed."""
+    op = _op(summary, reply, description=PATH_RULE, **extra)
+    op["responses"]["403"] = _json(
+        _ref("Error"),
+        "Not authenticated, or a path outside the database folder and the allowed folders "
+        "(PathNotAllowedError; the message names the path and how to allow a folder)",
+    )
+    return op
 
 
 SCHEMAS: dict[str, Schema] = {
@@ -279,41 +303,48 @@ def _paths() -> dict[str, Schema]:
         },
         "/storage/flush": {"post": _op("Flush the memtable", _json({"type": "object"}))},
         "/backups": {
-            "get": _op(
+            "get": _path_op(
                 "Backups in a folder",
                 _json({"type": "object"}),
-                parameters=[_query("dest", TEXT, required=True)],
+                parameters=[_query("dest", SERVER_PATH, required=True)],
             ),
-            "post": _op(
+            "post": _path_op(
                 "Back up now",
                 _json({"type": "object"}),
-                requestBody=_body(_obj(["dest"], dest=TEXT, incremental={"type": "boolean"})),
+                requestBody=_body(
+                    _obj(["dest"], dest=SERVER_PATH, incremental={"type": "boolean"})
+                ),
             ),
         },
         "/backups/verify": {
-            "post": _op(
+            "post": _path_op(
                 "Verify a backup",
                 _json({"type": "object"}),
-                requestBody=_body(_obj(["path"], path=TEXT)),
+                requestBody=_body(_obj(["path"], path=SERVER_PATH)),
             )
         },
         "/backups/restore": {
-            "post": _op(
+            "post": _path_op(
                 "Restore a backup into a folder",
                 _json(_obj(["path"], path=TEXT)),
                 requestBody=_body(
-                    _obj(["path", "into"], path=TEXT, into=TEXT, overwrite={"type": "boolean"})
+                    _obj(
+                        ["path", "into"],
+                        path=SERVER_PATH,
+                        into=SERVER_PATH,
+                        overwrite={"type": "boolean"},
+                    )
                 ),
             )
         },
         "/import": {
-            "post": _op(
-                "Import a file (server-side path), all or nothing",
+            "post": _path_op(
+                "Import a file, all or nothing",
                 _json(_obj(["imported"], imported=COUNT)),
                 requestBody=_body(
                     _obj(
                         ["path"],
-                        path=TEXT,
+                        path=SERVER_PATH,
                         format=NULLABLE_TEXT,
                         type=NULLABLE_TEXT,
                         id_field=NULLABLE_TEXT,
@@ -323,13 +354,13 @@ def _paths() -> dict[str, Schema]:
             )
         },
         "/export": {
-            "post": _op(
-                "Export nodes or a SQL result to a file (server-side path)",
+            "post": _path_op(
+                "Export nodes or a SQL result to a file",
                 _json(_obj(["exported"], exported=COUNT)),
                 requestBody=_body(
                     _obj(
                         ["path"],
-                        path=TEXT,
+                        path=SERVER_PATH,
                         format=NULLABLE_TEXT,
                         type=NULLABLE_TEXT,
                         query=NULLABLE_TEXT,
@@ -568,7 +599,15 @@ def _paths() -> dict[str, Schema]:
 DESCRIPTION = """\
 Every request needs the server's token (`Authorization: token T`, or `?token=T`); on
 a Jupyter server, a browser's login cookie with the `_xsrf` token for writes works too.
-Request bodies are JSON, or msgpack with `Content-Type: application/msgpack`.
+Request bodies are JSON, or msgpack with `Content-Type: application/msgpack`. The token
+and the body's declared size are checked before the body is read: a body over the
+server's limit (64 MiB unless the operator changed it; the root route tells it as
+`max_body_bytes`) gets 413; a body nested too deeply to decode gets 400.
+
+Routes that take file paths (import, export, backups) work only inside the database
+folder (relative paths are relative to it; its own files are off limits) and folders
+the operator allows (`pluresdb serve --allow-path DIR`, `PluresDBApp.allowed_paths`);
+any other path is refused with 403 `PathNotAllowedError`.
 
 The change feed is also a WebSocket, which OpenAPI cannot describe as an operation:
 `GET changes/ws?id=&type=` with a WebSocket upgrade, authenticated like every other

@@ -5,16 +5,22 @@ jupyter_server's IdentityProvider, as on a Jupyter server, but no login cookie i
 `serve` runs in the foreground until a signal; `Background` runs the same server on a
 thread of its own, for tests, benchmarks and notebooks that want a database reached over
 HTTP in one process.
+
+File paths given over REST must lie in the database folder or in `allowed_paths`
+(see `paths`); API request bodies stream in under `max_body_bytes` (see `body`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import signal
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.auth.authorizer import AllowAllAuthorizer
@@ -24,9 +30,15 @@ from tornado import httpserver, netutil, web
 from pluresdb_lab._database import Database
 from pluresdb_lab.mesh import Mesh, MeshSocketHandler
 from pluresdb_lab.server.app import MESH_PATH, PluresDBApp
+from pluresdb_lab.server.body import DEFAULT_MAX_BODY_BYTES
 from pluresdb_lab.server.routes import API, routes
 
 log = logging.getLogger("pluresdb_lab.serve")
+# Bodies of routes that do not stream theirs (none expects one: 404s, the mesh socket)
+# are read whole by tornado before any check, so keep them small.
+UNSTREAMED_BODY_BYTES = 64 * 2**10
+
+Folders = Sequence[str | os.PathLike[str]]
 
 
 @dataclass
@@ -34,6 +46,8 @@ class Standalone:
     """What handlers read from `settings[name]` in place of the ExtensionApp."""
 
     log: logging.Logger = field(default_factory=lambda: log)
+    allowed_paths: list[str] = field(default_factory=list)
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
 
 @dataclass
@@ -56,8 +70,18 @@ class TokenIdentity(IdentityProvider):
         return None
 
 
-def make_app(db: Database, token: str) -> web.Application:
-    """A tornado Application serving `db`'s REST API and mesh endpoint at the root URL."""
+def make_app(
+    db: Database,
+    token: str,
+    *,
+    allowed_paths: Folders = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> web.Application:
+    """A tornado Application serving `db`'s REST API and mesh endpoint at the root URL.
+
+    `allowed_paths`: folders besides the database folder that REST file paths may name.
+    `max_body_bytes`: the largest API request body (a larger one is answered 413).
+    """
     identity = TokenIdentity(token=token)
     handlers = [("/" + pattern, cls, kwargs) for pattern, cls, kwargs in routes(db)]
     handlers = [*handlers, (f"/{MESH_PATH}", MeshSocketHandler, {"mesh": db.mesh})]
@@ -68,7 +92,10 @@ def make_app(db: Database, token: str) -> web.Application:
         "identity_provider": identity,
         "authorizer": AllowAllAuthorizer(identity_provider=identity),
         "serverapp": None,
-        PluresDBApp.name: Standalone(),
+        PluresDBApp.name: Standalone(
+            allowed_paths=[str(Path(a).resolve()) for a in allowed_paths],
+            max_body_bytes=max_body_bytes,
+        ),
     }
     return web.Application([*named, handlers[-1]], **settings)
 
@@ -81,11 +108,15 @@ async def start(
     token: str | None = None,
     peers: tuple[str, ...] = (),
     mesh_secret: str | None = None,
+    allowed_paths: Folders = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Listening:
     """Listen on `host:port` (0: a free port) on the running loop, which the mesh shares."""
     token = token or secrets.token_hex(24)
     db.mesh = Mesh(db, secret=mesh_secret, loop=asyncio.get_running_loop())
-    server = httpserver.HTTPServer(make_app(db, token))
+    app = make_app(db, token, allowed_paths=allowed_paths, max_body_bytes=max_body_bytes)
+    # API handlers raise this per request once the token is checked (see `body`).
+    server = httpserver.HTTPServer(app, max_body_size=UNSTREAMED_BODY_BYTES)
     sockets = netutil.bind_sockets(port, host)
     server.add_sockets(sockets)
     bound = sockets[0].getsockname()[1]
@@ -108,10 +139,19 @@ async def serve(
     token: str | None = None,
     peers: tuple[str, ...] = (),
     mesh_secret: str | None = None,
+    allowed_paths: Folders = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> None:
     """Serve `db` until SIGINT or SIGTERM; prints the API URL and token once listening."""
     listening = await start(
-        db, host=host, port=port, token=token, peers=peers, mesh_secret=mesh_secret
+        db,
+        host=host,
+        port=port,
+        token=token,
+        peers=peers,
+        mesh_secret=mesh_secret,
+        allowed_paths=allowed_paths,
+        max_body_bytes=max_body_bytes,
     )
     print(f"PluresDB serving {db.path} at {listening.url} token={listening.token}", flush=True)
     done = asyncio.Event()
@@ -131,6 +171,9 @@ class Background:
         port: the port (0, the default, picks a free one).
         token: the API token (default: a random one).
         mesh_secret: the shared secret mesh peers must prove.
+        allowed_paths: folders besides the database folder that REST file paths
+            (import, export, backups) may name.
+        max_body_bytes: the largest API request body; a larger one is answered 413.
 
     Attributes:
         url: the API base URL (`http://host:port/pluresdb/api/`).
@@ -145,6 +188,8 @@ class Background:
         port: int = 0,
         token: str | None = None,
         mesh_secret: str | None = None,
+        allowed_paths: Folders = (),
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.db = db
         self._loop = asyncio.new_event_loop()
@@ -154,7 +199,15 @@ class Background:
         self._thread.start()
         try:
             self._listening = self._run(
-                start(db, host=host, port=port, token=token, mesh_secret=mesh_secret)
+                start(
+                    db,
+                    host=host,
+                    port=port,
+                    token=token,
+                    mesh_secret=mesh_secret,
+                    allowed_paths=allowed_paths,
+                    max_body_bytes=max_body_bytes,
+                )
             )
         except BaseException:
             self._end_loop()

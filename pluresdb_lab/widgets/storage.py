@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import traitlets
 
-from pluresdb_lab.engine import Backup, restore_backup
+from pluresdb_lab.engine import Backup, backups_beside, restore_backup
 from pluresdb_lab.errors import (
     BackupError,
     InvalidRequestError,
@@ -42,10 +42,7 @@ BACKUPS = pa.schema(
 
 def default_backup_dir(db: Any) -> str:
     """A sibling of the database folder (`<folder>-backups`); "" for a database in memory."""
-    if db.path is None:
-        return ""
-    folder = Path(db.path)
-    return str(folder.parent / f"{folder.name}-backups")
+    return "" if db.path is None else str(backups_beside(db.path))
 
 
 def _inside(path: Path, folder: Path) -> bool:

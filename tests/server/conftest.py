@@ -28,6 +28,7 @@ from pluresdb_lab._database import Database
 TOKEN = "server-test-token"
 JUPYTER_TOKEN = "jupyter-process-token"
 SERVE = re.compile(r"at (http://127\.0\.0\.1:\d+/pluresdb/api/) token=")
+ALLOWED = "allowed"  # the folder, next to each test server's database, that REST paths may name
 
 
 @pytest.fixture(autouse=True)
@@ -53,11 +54,23 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def jp_server_config(data_dir: Path) -> Config:
+def allowed_dir(tmp_path: Path) -> Path:
+    """The folder the in-process server allows REST file paths in (`allowed_paths`)."""
+    folder = tmp_path / ALLOWED
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def jp_server_config(data_dir: Path, allowed_dir: Path) -> Config:
     return Config(
         {
             "ServerApp": {"jpserver_extensions": {"pluresdb_lab": True}},
-            "PluresDBApp": {"data_dir": str(data_dir), "fsync": "off"},
+            "PluresDBApp": {
+                "data_dir": str(data_dir),
+                "fsync": "off",
+                "allowed_paths": [str(allowed_dir)],
+            },
         }
     )
 
@@ -164,10 +177,23 @@ def start_serve(
 
 
 @pytest.fixture(scope="module")
-def serve_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A `pluresdb serve` subprocess for the module's tests."""
+def serve_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where `serve_url` keeps its database (`db`), log and allowed folder (ALLOWED)."""
     folder = tmp_path_factory.mktemp("serve")
-    process, url = start_serve(folder / "db", folder / "serve.log")
+    (folder / ALLOWED).mkdir()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def serve_url(serve_folder: Path) -> Iterator[str]:
+    """A `pluresdb serve` subprocess for the module's tests (REST paths: `serve_folder/ALLOWED`)."""
+    process, url = start_serve(
+        serve_folder / "db",
+        serve_folder / "serve.log",
+        TOKEN,
+        "--allow-path",
+        str(serve_folder / ALLOWED),
+    )
     try:
         yield url
     finally:

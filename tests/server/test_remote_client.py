@@ -16,7 +16,7 @@ import pluresdb_lab as pl
 from pluresdb_lab import errors
 from pluresdb_lab._database import Database
 from pluresdb_lab.client import RemoteDatabase
-from tests.server.conftest import TOKEN, wait_for
+from tests.server.conftest import ALLOWED, TOKEN, wait_for
 
 
 @pytest.fixture
@@ -158,7 +158,8 @@ def test_subscribe_streams_changes(db: RemoteDatabase) -> None:
     assert seen[0].node.data == {"x": 1}
 
 
-def test_storage_backup_import_export(db: RemoteDatabase, tmp_path: Path) -> None:
+def test_storage_backup_import_export(db: RemoteDatabase, serve_folder: Path) -> None:
+    allowed = serve_folder / ALLOWED  # the server's --allow-path folder
     db.put_many([{"id": f"s{i}", "v": i} for i in range(20)], type="Store")
     db.flush()
     stats = db.storage_stats()
@@ -167,12 +168,12 @@ def test_storage_backup_import_export(db: RemoteDatabase, tmp_path: Path) -> Non
     assert stats.levels
     report = db.compact()
     assert report.segments_after >= 1
-    backup = db.backup(tmp_path / "backups")
+    backup = db.backup(allowed / "backups")
     assert backup.kind == "full"
     assert backup.path.exists()
-    assert [b.id for b in db.backups(tmp_path / "backups")] == [backup.id]
+    assert [b.id for b in db.backups(allowed / "backups")] == [backup.id]
     assert pl.verify_backup(backup.path).ok
-    out = tmp_path / "store.parquet"
+    out = allowed / "store.parquet"
     assert db.export(out, type="Store") == 20
     assert db.import_file(out, type="Copy", id_field="id") == 20
     assert db.count("Copy") == 20

@@ -211,7 +211,7 @@ async def test_replication_routes(api: Any, served_db: Database) -> None:
     assert served_db.get("r2") is not None
 
 
-async def test_storage_backups_import_export(api: Any, tmp_path: Path) -> None:
+async def test_storage_backups_import_export(api: Any, allowed_dir: Path) -> None:
     await api("POST", "nodes", [{"id": f"s{i}", "v": i} for i in range(10)], params={"type": "S"})
     status, body = await api("POST", "storage/flush")
     assert status == 200
@@ -221,26 +221,26 @@ async def test_storage_backups_import_export(api: Any, tmp_path: Path) -> None:
     status, report = await api("POST", "storage/compact", {"level": None})
     assert status == 200
     assert report["segments_after"] >= 1
-    dest = tmp_path / "backups"
+    dest = allowed_dir / "backups"
     status, backup = await api("POST", "backups", {"dest": str(dest)})
     assert (status, backup["kind"], backup["nodes"]) == (200, "full", 10)
     status, body = await api("GET", "backups", params={"dest": str(dest)})
     assert [b["id"] for b in body["backups"]] == [backup["id"]]
     status, check = await api("POST", "backups/verify", {"path": backup["path"]})
     assert check["ok"] is True
-    into = tmp_path / "restored"
+    into = allowed_dir / "restored"
     status, body = await api("POST", "backups/restore", {"path": backup["path"], "into": str(into)})
     assert (status, body) == (200, {"path": str(into)})
     with Database(into) as restored:
         assert restored.count() == 10
-    out = tmp_path / "s.csv"
+    out = allowed_dir / "s.csv"
     status, body = await api("POST", "export", {"path": str(out), "type": "S"})
     assert (status, body) == (200, {"exported": 10})
-    source = tmp_path / "in.ndjson"
+    source = allowed_dir / "in.ndjson"
     source.write_text("\n".join(json.dumps({"id": f"i{i}", "w": i}) for i in range(3)))
     status, body = await api("POST", "import", {"path": str(source), "type": "I", "id_field": "id"})
     assert (status, body) == (200, {"imported": 3})
-    status, body = await api("POST", "import", {"path": str(tmp_path / "absent.csv")})
+    status, body = await api("POST", "import", {"path": str(allowed_dir / "absent.csv")})
     assert (status, body["error"]) == (404, "NotFoundError")
 
 

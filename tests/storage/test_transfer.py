@@ -189,6 +189,14 @@ def test_export_leaves_no_temporary_files(db: Any, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == sorted(f"items.{fmt}" for fmt in FORMATS)
 
 
+def test_export_into_a_missing_folder_is_a_clear_error(db: Any, tmp_path: Path) -> None:
+    """Found by review: over REST this was a 500 (an unmapped OSError)."""
+    db.put_many(typed_records(3), type="Item")
+    with pytest.raises(errors.InvalidDataError, match="does not exist"):
+        db.export(tmp_path / "missing" / "items.csv", type="Item")
+    assert not (tmp_path / "missing").exists()
+
+
 def test_export_to_an_unknown_extension_needs_a_format(db: Any, tmp_path: Path) -> None:
     db.put_many(typed_records(3), type="Item")
     with pytest.raises(errors.InvalidDataError, match="format"):

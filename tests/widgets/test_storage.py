@@ -65,7 +65,9 @@ def panel(db: pl.Database) -> Iterator[StorageIndexes]:
 def remote(tmp_path: Path) -> Iterator[Any]:
     """A RemoteDatabase served over 127.0.0.1 by the handlers of `pluresdb serve`."""
     served = Database(tmp_path / "served", auto_compact=False, fsync="off")
-    server = Background(served, token=TOKEN)
+    # REST paths must lie in the database folder or an allowed one: allow the panel's
+    # default backup folder, next to the database.
+    server = Background(served, token=TOKEN, allowed_paths=[tmp_path / "served-backups"])
     client = pl.connect(server.url, token=TOKEN)
     yield client
     client.close()
