@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import chain, compress
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pluresdb_lab.engine._instrument import Event
+from pluresdb_lab.engine._instrument import Event, Instrumentation
 from pluresdb_lab.engine._measures import TRACKED_NODES, NodeCounts, Trends
 from pluresdb_lab.engine._suggestions import (
     SPLIT_SHARE,
@@ -43,12 +43,46 @@ from pluresdb_lab.engine._suggestions import (
 from pluresdb_lab.errors import InvalidDataError, NotFoundError
 
 if TYPE_CHECKING:
-    from pluresdb_lab.engine._database import Database
+    from collections.abc import Sequence
+
+    import pyarrow as pa
+
+    from pluresdb_lab.engine._compaction import CompactionReport
 
 DEFAULT_THRESHOLD_MS = 100.0
 SLOW_KEPT = 1000
 READS = frozenset({"get", "get_many"})  # other operations reporting nodes wrote them
 _COLUMNS = [itemgetter(Event._fields.index(f)) for f in ("name", "duration_s", "time", "nodes")]
+
+
+class ProfilerHost(Protocol):
+    """What the profiler reads from its database and does to it. Engine-internal:
+    `Database` hands the profiler an adapter implementing it, so none of these
+    become names of the database's own API."""
+
+    @property
+    def instrumentation(self) -> Instrumentation: ...
+
+    @property
+    def max_node_bytes(self) -> int: ...
+
+    def range_fields(self, type_name: str) -> set[str]:
+        """Fields of a type that a numeric or composite index serves ranges on."""
+        ...
+
+    def field_kind(self, type_name: str, field: str) -> pa.DataType | None:
+        """The Arrow type of a field in a type's typed table; None when it has none."""
+        ...
+
+    def level_zero(self) -> tuple[int, int]:
+        """How many segments compaction level 0 holds, and their bytes."""
+        ...
+
+    def create_index(
+        self, kind: str, *, type: str | None, fields: Sequence[str]
+    ) -> dict[str, Any]: ...
+
+    def compact(self, level: int | None) -> CompactionReport: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +155,7 @@ class Profiler:
     (talkers are the mesh's live link counters, which the mesh keeps).
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: ProfilerHost) -> None:
         self._db = db
         self._lock = threading.Lock()
         self._threshold_ms = DEFAULT_THRESHOLD_MS
@@ -255,8 +289,8 @@ class Profiler:
                 for figures in self._nodes.largest(TRACKED_NODES, at_least=smallest)
             ]
             dismissed = set(self._dismissed)
-        found = index_advice(uses, db._range_fields, db._field_kind)
-        compaction = compaction_advice(*db._level_zero())
+        found = index_advice(uses, db.range_fields, db.field_kind)
+        compaction = compaction_advice(*db.level_zero())
         if compaction is not None:
             found.append(compaction)
         found += split_advice(large, db.max_node_bytes)

@@ -1,11 +1,18 @@
-"""Rebuilding replication ops from stored version rows, for `ops_since`.
+"""Replication: the version vector, `ops_since` (ops rebuilt from stored version rows)
+and `apply_ops` (peers' ops applied in per-origin sequence order; early arrivals
+wait), with runs of ops that only create new nodes stored as one segment.
 
 Each version row keeps the op that made it (its payload, or nothing for nodes created
-by a bulk write, whose row *is* the op's row); ops are regrouped by (origin, seq).
+by a bulk write, whose row *is* the op's row); `collect_ops` regroups them by
+(origin, seq).
 """
 
 from __future__ import annotations
 
+import builtins
+import json
+import time
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -13,8 +20,183 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pluresdb_lab.engine import _ingest
-from pluresdb_lab.engine._ops import Op, batch_to_bytes, decode_op_payload
+from pluresdb_lab.engine._apply import Core
+from pluresdb_lab.engine._instrument import measured
+from pluresdb_lab.engine._ops import (
+    Op,
+    batch_from_bytes,
+    batch_to_bytes,
+    check_op,
+    decode_op_payload,
+)
 from pluresdb_lab.engine._segments import constant
+from pluresdb_lab.engine._validate import check_vv
+from pluresdb_lab.errors import InvalidOpError
+
+FRESH_RUN_ROWS = 256  # ops from peers that create this many new nodes: one segment
+_NEW_ROWS = pa.schema(
+    [("id", pa.string()), ("type", pa.string()), ("data", pa.string()), ("vector", pa.binary())]
+)
+
+
+class _CreationRun:
+    """Consecutive ops from peers that only create nodes: gathered to store at once."""
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.ids: set[str] = set()
+        self.rows = 0
+
+    def add(self, op: Op) -> None:
+        self.ops.append(op)
+        if op["k"] == "put":
+            self.ids.add(op["i"])
+            self.rows += 1
+        else:
+            self.ids.update(op["_t"].column("id").to_pylist())
+            self.rows += op["_t"].num_rows
+
+    def clear(self) -> None:
+        self.ops.clear()
+        self.ids.clear()
+        self.rows = 0
+
+    def table(self) -> tuple[pa.Table, pa.Array, pa.Array, pa.Array]:
+        """The rows, and each row's origin, seq and clock."""
+        parts: list[pa.Table] = []
+        puts: list[Op] = []
+        sizes: list[int] = []
+
+        def close_puts() -> None:
+            if puts:
+                parts.append(
+                    pa.table(
+                        {
+                            "id": [p["i"] for p in puts],
+                            "type": [p.get("t") for p in puts],
+                            "data": [json.dumps(p["p"], separators=(",", ":")) for p in puts],
+                            "vector": [p.get("v") for p in puts],
+                        },
+                        schema=_NEW_ROWS,
+                    )
+                )
+                puts.clear()
+
+        for op in self.ops:
+            if op["k"] == "put":
+                puts.append(op)
+                sizes.append(1)
+            else:
+                close_puts()
+                parts.append(op["_t"].select(_NEW_ROWS.names).cast(_NEW_ROWS))
+                sizes.append(op["_t"].num_rows)
+        close_puts()
+        repeat = pa.array(np.repeat(np.arange(len(self.ops)), sizes))
+        origins = pa.array([op["o"] for op in self.ops], pa.string()).take(repeat)
+        seqs = pa.array([op["s"] for op in self.ops], pa.int64()).take(repeat)
+        hlcs = pa.array([op["h"] for op in self.ops], pa.int64()).take(repeat)
+        return pa.concat_tables(parts), origins, seqs, hlcs
+
+
+class ReplicationMixin(Core):
+    """version_vector, ops_since and apply_ops."""
+
+    @measured("version_vector")
+    def version_vector(self) -> dict[str, int]:
+        """peer id -> highest sequence number applied from it."""
+        with self._lock:
+            self._open()
+            return {k: v for k, v in self._vv.items() if v > 0}
+
+    @measured("ops_since")
+    def ops_since(self, version_vector: dict[str, int] | None = None) -> builtins.list[Op]:
+        """Every op this database holds that `version_vector` does not cover."""
+        seen = check_vv(version_vector)
+        with self._lock:
+            self._open()
+            sources = list(self._store.sources())
+        return collect_ops(sources, seen)
+
+    @measured("apply_ops")
+    def apply_ops(self, ops: Iterable[Op]) -> int:
+        """Apply ops from peers in any order; duplicates are ignored. Returns how many
+        were applied now (ops that arrive before their predecessors wait for them)."""
+        if isinstance(ops, (dict, str, bytes)) or not isinstance(ops, Iterable):
+            raise InvalidOpError(f"apply_ops() takes a list of ops, got {type(ops).__name__}")
+        checked = [check_op(op) for op in ops]
+        batches = {id(op): batch_from_bytes(op["r"]) for op in checked if op["k"] == "batch"}
+        applied = 0
+        with self._lock:
+            self._open()
+            for op in checked:
+                origin, seq = op["o"], op["s"]
+                if seq > self._vv.get(origin, 0):
+                    waiting = self._pending.setdefault(origin, {})
+                    if seq not in waiting:
+                        waiting[seq] = dict(op)
+                        if op["k"] == "batch":
+                            waiting[seq]["_t"] = batches[id(op)]
+            ready: list[Op] = []
+            for origin in list(self._pending):
+                waiting = self._pending[origin]
+                nxt = self._vv.get(origin, 0) + 1
+                while nxt in waiting:
+                    ready.append(waiting.pop(nxt))
+                    nxt += 1
+                if not waiting:
+                    del self._pending[origin]
+            self._apply_ready(ready)
+            applied = len(ready)
+            self._after_write()
+        self._store.commit_all()
+        return applied
+
+    def _apply_ready(self, ready: builtins.list[Op]) -> None:
+        """Apply peers' ops whose predecessors are all here, in order. Runs of ops that
+        only create nodes unknown here (a catch-up, typically) are stored together as
+        one segment; everything else goes through the merge one op at a time."""
+        run = _CreationRun()
+        for op in ready:
+            if self._creates_only(op, run):
+                run.add(op)
+                continue
+            self._settle(run)
+            self._clock.observe(op["h"])
+            self._apply(op, time.time(), log_it=True, remote=True)
+        self._settle(run)
+
+    def _creates_only(self, op: Op, run: _CreationRun) -> bool:
+        """Whether the op only creates nodes unknown here, each its first write with
+        nothing seen before (so the merge would just copy it)."""
+        if op["k"] == "put":
+            return (
+                op["c"] == 1
+                and not op["d"]
+                and op["i"] not in run.ids
+                and not self._store.has(op["i"])
+            )
+        batch = op.get("_t")
+        if op["k"] != "batch" or batch is None:
+            return False
+        ids = batch.column("id")
+        return bool(
+            pc.all(pc.equal(batch.column("ctr"), 1)).as_py()
+            and pc.all(pc.equal(pc.binary_length(batch.column("deps")), 0)).as_py()
+            and not self._store.ids_present(ids).any()
+            and run.ids.isdisjoint(ids.to_pylist())
+        )
+
+    def _settle(self, run: _CreationRun) -> None:
+        if run.rows >= FRESH_RUN_ROWS:
+            rows, origins, seqs, hlcs = run.table()
+            self._insert_new(rows, origins, seqs, hlcs)
+            for op in run.ops:
+                self._announce(op, op.get("_t"))
+        else:
+            for op in run.ops:
+                self._clock.observe(op["h"])
+                self._apply(op, time.time(), log_it=True, remote=True)
+        run.clear()
 
 
 def collect_ops(sources: list[pa.Table], seen: dict[str, int]) -> list[Op]:
