@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from pluresdb_lab.engine import Backup, Change, Conflict, Node, Version, WriteInfo
+from pluresdb_lab.errors import InvalidDataError
 
 ARROW = "application/vnd.apache.arrow.stream"
 MSGPACK = "application/msgpack"
@@ -168,8 +169,13 @@ def types_from_json(body: list[dict[str, Any]]) -> dict[str | None, int]:
 
 def table_to_ipc(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
+    try:
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    except pa.ArrowInvalid as exc:  # e.g. types nested deeper than Arrow IPC carries
+        raise InvalidDataError(
+            f"this table cannot be sent as Arrow IPC (do its columns nest too deeply?): {exc}"
+        ) from None
     return bytes(sink.getvalue().to_pybytes())
 
 

@@ -27,7 +27,6 @@ from pluresdb_lab.engine._validate import (
     check_id,
     check_vector,
     encode_json,
-    too_deep_rows,
 )
 from pluresdb_lab.errors import (
     InvalidDataError,
@@ -272,11 +271,14 @@ def _from_arrow(
             f"row {row + offset} ({ids[row].as_py()!r}) is over {max_bytes:,} bytes of JSON "
             "(max_node_bytes); split it"
         )
-    if n and (deep := too_deep_rows(data)):
-        raise InvalidDataError(
-            f"row {deep[0] + offset} ({ids[deep[0]].as_py()!r}) nests lists and objects "
-            f"more than {MAX_DEPTH} levels deep; flatten it"
-        )
+    # Each row's JSON nests exactly as deep as the columns' Arrow types (plus the row
+    # object), so the schema answers without reading the text.
+    for name in data_columns:
+        if _type_depth(fields.schema.field(name).type) + 1 > MAX_DEPTH:
+            raise InvalidDataError(
+                f"column {name!r} nests lists and structs more than {MAX_DEPTH} levels "
+                "deep; flatten it"
+            )
     return pa.table(
         {
             "id": ids,
@@ -288,6 +290,13 @@ def _from_arrow(
         },
         schema=BATCH_SCHEMA,
     )
+
+
+def _type_depth(kind: pa.DataType) -> int:
+    """How many levels of lists and objects a value of this Arrow type becomes in JSON."""
+    if kind.num_fields == 0:
+        return 0
+    return 1 + max(_type_depth(kind.field(i).type) for i in range(kind.num_fields))
 
 
 def rows_to_batch(payloads: list[dict[str, Any]]) -> pa.Table:

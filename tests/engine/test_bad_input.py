@@ -625,6 +625,15 @@ def test_put_many_rejects_data_nested_too_deeply(seeded: Any) -> None:
     assert_rejected(seeded, errors.InvalidDataError, lambda: seeded.put_many(records), "100")
 
 
+def test_put_many_rejects_arrow_columns_nested_too_deeply(seeded: Any) -> None:
+    kind: pa.DataType = pa.int64()
+    value: Any = 1
+    for _ in range(100):  # with the row object: 101 levels
+        kind, value = pa.list_(kind), [value]
+    table = pa.table({"id": ["deep"], "v": pa.array([value], type=kind)})
+    assert_rejected(seeded, errors.InvalidDataError, lambda: seeded.put_many(table), "nest")
+
+
 def test_apply_ops_rejects_ops_nested_too_deeply(seeded: Any, open_db: Any) -> None:
     """Found by review: a peer's apply_ops raised RecursionError on a document nested
     989 deep, so the link closed and redialled forever and nothing after it arrived."""
