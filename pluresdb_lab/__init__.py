@@ -1,14 +1,21 @@
-"""PluresDB Lab: a local-first graph/document database that lives inside Jupyter."""
+"""PluresDB Lab: a local-first graph/document database that lives inside Jupyter.
+
+`connect` returns a `DatabaseAPI`: the embedded `Database`, or a `RemoteDatabase` on a
+server. The embedded engine (DuckDB, hnswlib, tantivy, networkx) is imported on first
+use of `Database`, `Snapshot`, `restore_backup` or `verify_backup`, so a kernel that
+only talks to a server never loads it.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pluresdb_lab import errors
-from pluresdb_lab._database import Database
-from pluresdb_lab.engine import (
+from pluresdb_lab._api import DatabaseAPI, SnapshotAPI
+from pluresdb_lab._values import (
     Backup,
     Change,
     Conflict,
@@ -18,19 +25,17 @@ from pluresdb_lab.engine import (
     SearchHit,
     SearchResult,
     SlowOp,
-    Snapshot,
     Subscription,
     Suggestion,
     Talker,
     TrendPoint,
     VectorHit,
     Version,
-    restore_backup,
-    verify_backup,
 )
 
 if TYPE_CHECKING:
-    from pluresdb_lab.client import RemoteDatabase
+    from pluresdb_lab._database import Database
+    from pluresdb_lab.engine import Snapshot, restore_backup, verify_backup
 
 __version__ = "0.1.0"
 MEMORY = ":memory:"
@@ -41,6 +46,7 @@ __all__ = [
     "Change",
     "Conflict",
     "Database",
+    "DatabaseAPI",
     "Hop",
     "LargeNode",
     "Node",
@@ -48,6 +54,7 @@ __all__ = [
     "SearchResult",
     "SlowOp",
     "Snapshot",
+    "SnapshotAPI",
     "Subscription",
     "Suggestion",
     "Talker",
@@ -62,6 +69,26 @@ __all__ = [
     "verify_backup",
 ]
 
+# name -> the module it is imported from on first use (module `__getattr__`, PEP 562)
+_ENGINE_NAMES = {
+    "Database": "pluresdb_lab._database",
+    "Snapshot": "pluresdb_lab.engine",
+    "restore_backup": "pluresdb_lab.engine",
+    "verify_backup": "pluresdb_lab.engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _ENGINE_NAMES:
+        raise AttributeError(f"module 'pluresdb_lab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_ENGINE_NAMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 def default_path() -> Path:
     """The folder `connect()` opens when given no target outside a Jupyter server."""
@@ -69,9 +96,7 @@ def default_path() -> Path:
     return Path(base) / "pluresdb-lab" / "default"
 
 
-def connect(
-    target: str | os.PathLike[str] | None = None, **options: Any
-) -> Database | RemoteDatabase:
+def connect(target: str | os.PathLike[str] | None = None, **options: Any) -> DatabaseAPI:
     """Open a database.
 
     Args:
@@ -93,6 +118,8 @@ def connect(
         from pluresdb_lab.client import RemoteDatabase
 
         return RemoteDatabase(target, **options)
+    from pluresdb_lab._database import Database  # the engine: only for an embedded database
+
     if target is None:
         return Database(default_path(), **options)
     if isinstance(target, str) and target == MEMORY:

@@ -1,18 +1,18 @@
 """The Database users get from `connect`: the embedded engine plus the mesh that syncs it.
 
 The engine imports nothing above it (DESIGN §1); this subclass is where the layers meet,
-including the profiler's top talkers, which it reads from the mesh's link counters.
+including the profiler's top talkers, which it reads from the mesh's link counters. With
+`mesh` it completes `pluresdb_lab.DatabaseAPI`, which the engine's Database implements.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pluresdb_lab import engine
 
 if TYPE_CHECKING:
     from pluresdb_lab.mesh import Mesh
-    from pluresdb_lab.widgets import Panel
 
 
 class Database(engine.Database):
@@ -52,12 +52,6 @@ class Database(engine.Database):
             for info in self._mesh.peers()
             if info["peer_id"] is not None
         ]
-
-    def panel(self, name: str, **options: Any) -> Panel:
-        """The panel called `name` ("mesh", "storage", "profiling") over this database."""
-        from pluresdb_lab.widgets import panel
-
-        return panel(self, name, **options)
 
     def close(self) -> None:
         if self._mesh is not None:

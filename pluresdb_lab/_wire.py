@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pluresdb_lab.engine import Backup, Change, Conflict, Node, Version, WriteInfo
+from pluresdb_lab._values import Backup, Change, Conflict, Node, Version, WriteInfo
 from pluresdb_lab.errors import InvalidDataError
 
 ARROW = "application/vnd.apache.arrow.stream"

@@ -5,6 +5,10 @@ Request bodies travel as msgpack (it keeps bytes, non-string keys and NaN as giv
 the server's engine rejects exactly what it would reject in process), tables as Arrow
 IPC, replies as JSON. An error reply raises the same `pluresdb_lab.errors` class the
 server's engine raised, so code cannot tell a remote database from an embedded one.
+
+`RemoteDatabase` implements `pluresdb_lab.DatabaseAPI` (where the API is documented)
+and `RemoteSnapshot` `SnapshotAPI`. This module loads neither the engine nor the mesh:
+its values come from `pluresdb_lab._values`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -28,16 +32,30 @@ import numpy as np
 import pyarrow as pa
 
 from pluresdb_lab import _wire, errors
+from pluresdb_lab._api import DatabaseAPI, SnapshotAPI
+from pluresdb_lab._checks import (
+    check_callback,
+    check_id_list,
+    check_op_list,
+    epoch_seconds,
+    frame_to_table,
+    id_string,
+    records_kind,
+)
 from pluresdb_lab._transport import Transport
-from pluresdb_lab.engine import (
+from pluresdb_lab._values import (
     Backup,
     Change,
     CompactionReport,
     Conflict,
+    Direction,
     Hop,
     LargeNode,
     LevelStats,
     Node,
+    Op,
+    PeerIdentity,
+    Progress,
     RecoveryReport,
     SearchHit,
     SearchResult,
@@ -48,16 +66,15 @@ from pluresdb_lab.engine import (
     Talker,
     TrendPoint,
     VectorHit,
+    Verification,
     Version,
 )
-from pluresdb_lab.mesh import PeerIdentity, PeerInfo, SnapshotInfo
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pluresdb_lab.widgets import Panel
-
-Progress = Callable[[int, int], object]
+    from pluresdb_lab.mesh import PeerInfo, SnapshotInfo
+    from pluresdb_lab.mesh._log import Entry
 
 
 def _error_from(response: httpx.Response) -> errors.PluresDBError:
@@ -94,17 +111,7 @@ def _no_progress(progress: Progress | None) -> None:
         )
 
 
-def _when(when: datetime | float | int) -> str:
-    if isinstance(when, datetime):
-        return str(when.timestamp())
-    if isinstance(when, (int, float)) and not isinstance(when, bool):
-        return str(float(when))
-    raise errors.InvalidDataError(
-        f"as_of() takes a datetime or epoch seconds, got {type(when).__name__}"
-    )
-
-
-class RemoteDatabase:
+class RemoteDatabase(DatabaseAPI):
     """A database served by `pluresdb serve` or the Jupyter extension.
 
     Args:
@@ -113,9 +120,7 @@ class RemoteDatabase:
         timeout: seconds a call may take.
     """
 
-    reports_progress = False
-    """Long calls return when the server is done: they take no `progress` callback and
-    cannot be cancelled half-way (the embedded Database's is True)."""
+    reports_progress = False  # long calls return when the server is done
 
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 300.0) -> None:
         self.url = url if url.endswith("/") else url + "/"
@@ -177,9 +182,7 @@ class RemoteDatabase:
 
     @staticmethod
     def _node_route(node_id: str, tail: str = "") -> str:
-        if not isinstance(node_id, str) or not node_id:
-            raise errors.InvalidIdError(f"a node id is a non-empty string, got {node_id!r}")
-        return f"node/{quote(node_id, safe='')}{tail}"
+        return f"node/{quote(id_string(node_id), safe='')}{tail}"
 
     def _table(self, route: str, **kwargs: Any) -> pa.Table:
         headers = {"Accept": _wire.ARROW}
@@ -195,19 +198,7 @@ class RemoteDatabase:
         """The served database's profiler: slow ops, large nodes, talkers, trends, advice."""
         return RemoteProfiler(self)
 
-    def panel(self, name: str, **options: Any) -> Panel:
-        """The panel called `name` ("mesh", "storage", "profiling") over this database."""
-        from pluresdb_lab.widgets import panel
-
-        return panel(self, name, **options)
-
     # -- lifecycle ---------------------------------------------------------------------
-
-    def __enter__(self) -> RemoteDatabase:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<pluresdb_lab.RemoteDatabase {self.url} peer={self.peer_id}>"
@@ -247,19 +238,14 @@ class RemoteDatabase:
     ) -> int:
         """Write many nodes in one operation (tables travel as Arrow IPC); returns how many."""
         params = _only(type=type, id_field=id_field, vector_field=vector_field)
-        if not isinstance(records, pa.Table) and hasattr(records, "to_dict"):
-            records = pa.Table.from_pandas(records, preserve_index=False)
-        if isinstance(records, pa.Table):
-            headers = {"Content-Type": _wire.ARROW}
-            content = _wire.table_to_ipc(records)
-            reply = self._json("POST", "nodes", content=content, headers=headers, params=params)
-        elif isinstance(records, Iterable):
+        kind = records_kind(records)
+        if kind == "dicts":
             reply = self._json("POST", "nodes", body=list(records), params=params)
         else:
-            raise errors.InvalidDataError(
-                "put_many() takes a list of dicts, a pandas DataFrame or an Arrow table, "
-                f"got {records.__class__.__name__}"
-            )
+            table = records if kind == "table" else frame_to_table(records)
+            headers = {"Content-Type": _wire.ARROW}
+            content = _wire.table_to_ipc(table)
+            reply = self._json("POST", "nodes", content=content, headers=headers, params=params)
         return int(reply["written"])
 
     def get(self, id: str) -> Node | None:
@@ -271,8 +257,7 @@ class RemoteDatabase:
 
     def get_many(self, ids: Iterable[str]) -> list[Node | None]:
         """Nodes for `ids`, in the same order, None where absent."""
-        if isinstance(ids, (str, bytes)):
-            raise errors.InvalidDataError("get_many() takes a list of ids; use get() for one id")
+        check_id_list(ids)
         reply = self._json("POST", "nodes/get", body={"ids": list(ids)})
         return [_wire.maybe_node(n) for n in reply["nodes"]]
 
@@ -302,11 +287,11 @@ class RemoteDatabase:
 
     def unlink(self, src: str, dst: str, label: str) -> bool:
         """Remove the edge `src -[label]-> dst`; False when there was none."""
-        params = _only(src=_id(src), dst=_id(dst), label=label)
+        params = _only(src=id_string(src), dst=id_string(dst), label=label)
         return bool(self._json("DELETE", "edges", params=params)["deleted"])
 
     def neighbors(
-        self, id: str, label: str | None = None, direction: str = "out"
+        self, id: str, label: str | None = None, direction: Direction = "out"
     ) -> builtins.list[Node]:
         """Nodes one edge away from `id`, sorted by id."""
         route = self._node_route(id, "/neighbors")
@@ -325,10 +310,10 @@ class RemoteDatabase:
         route = self._node_route(id, "/restore")
         return _wire.node_from_json(self._json("POST", route, body={"version": version}))
 
-    def as_of(self, when: datetime | float | int) -> RemoteSnapshot:
-        """A read-only view of the database as it was at `when`."""
+    def as_of(self, when: datetime | float | int) -> SnapshotAPI:
+        """A read-only view of the database as it was at `when` (read on the server)."""
         self._check_open()
-        return RemoteSnapshot(self, _when(when))
+        return RemoteSnapshot(self, str(epoch_seconds(when)))
 
     # -- changes -----------------------------------------------------------------------
 
@@ -337,8 +322,7 @@ class RemoteDatabase:
     ) -> Subscription:
         """Call `callback(change)` (on a feed thread) after every matching change."""
         self._check_open()
-        if not callable(callback):
-            raise errors.InvalidDataError("subscribe() needs a callable")
+        check_callback(callback, "subscribe")
         feed = _Feed(self, callback, _only(id=id, type=type))
         self._feeds.add(feed)
         feed.start()
@@ -349,11 +333,6 @@ class RemoteDatabase:
     def to_arrow(self, type: str | None = None) -> pa.Table:
         """Current nodes as an Arrow table (sent as Arrow IPC)."""
         return self._table("table", params=_only(type=type))
-
-    def to_pandas(self, type: str | None = None) -> pd.DataFrame:
-        """`to_arrow(type)` as a pandas DataFrame."""
-        frame: pd.DataFrame = self.to_arrow(type).to_pandas()
-        return frame
 
     def sql(
         self, query: str, params: builtins.list[Any] | dict[str, Any] | None = None
@@ -440,7 +419,7 @@ class RemoteDatabase:
         return plan
 
     def traverse(
-        self, start: str, depth: int, label: str | None = None, direction: str = "out"
+        self, start: str, depth: int, label: str | None = None, direction: Direction = "out"
     ) -> builtins.list[Hop]:
         """Nodes within `depth` edges of `start` (breadth first)."""
         params = _only(depth=depth, label=label, direction=direction)
@@ -448,14 +427,14 @@ class RemoteDatabase:
         return [Hop(h["id"], h["depth"], h["parent"]) for h in reply["hops"]]
 
     def shortest_path(
-        self, a: str, b: str, *, label: str | None = None, direction: str = "out"
+        self, a: str, b: str, *, label: str | None = None, direction: Direction = "out"
     ) -> builtins.list[str] | None:
         """Ids on a shortest path from a to b, or None if unreachable."""
-        params = _only(a=_id(a), b=_id(b), label=label, direction=direction)
+        params = _only(a=id_string(a), b=id_string(b), label=label, direction=direction)
         path: builtins.list[str] | None = self._json("GET", "path", params=params)["path"]
         return path
 
-    def degree(self, id: str, *, label: str | None = None, direction: str = "both") -> int:
+    def degree(self, id: str, *, label: str | None = None, direction: Direction = "both") -> int:
         """How many edges touch node `id`."""
         params = _only(label=label, direction=direction)
         return int(self._json("GET", self._node_route(id, "/degree"), params=params)["degree"])
@@ -466,17 +445,16 @@ class RemoteDatabase:
         """peer id -> highest sequence number applied from it."""
         return dict(self._json("GET", "version-vector")["version_vector"])
 
-    def ops_since(self, version_vector: dict[str, int] | None = None) -> builtins.list[Any]:
+    def ops_since(self, version_vector: dict[str, int] | None = None) -> builtins.list[Op]:
         """Every op the server holds that `version_vector` does not cover."""
         body = msgpack.packb({"since": version_vector}, use_bin_type=True)
         response = self._send("POST", "ops", content=body, headers={"Content-Type": _wire.MSGPACK})
-        ops: builtins.list[Any] = msgpack.unpackb(response.content, raw=False)
+        ops: builtins.list[Op] = msgpack.unpackb(response.content, raw=False)
         return ops
 
-    def apply_ops(self, ops: Iterable[dict[str, Any]]) -> int:
+    def apply_ops(self, ops: Iterable[Op]) -> int:
         """Apply ops from peers on the server; returns how many were applied now."""
-        if isinstance(ops, (dict, str, bytes)) or not isinstance(ops, Iterable):
-            raise errors.InvalidOpError(f"apply_ops() takes a list of ops, got {ops!r:.60}")
+        check_op_list(ops)
         body = msgpack.packb(list(ops), use_bin_type=True)
         headers = {"Content-Type": _wire.MSGPACK}
         return int(self._json("PUT", "ops", content=body, headers=headers)["applied"])
@@ -527,6 +505,30 @@ class RemoteDatabase:
         reply = self._json("GET", "backups", params={"dest": str(dest)})
         return [_wire.backup_from_json(b) for b in reply["backups"]]
 
+    def verify_backup(self, path: str | os.PathLike[str]) -> Verification:
+        """Check the backup in the folder `path` on the server's machine."""
+        reply = self._json("POST", "backups/verify", body={"path": str(path)})
+        backup = reply["backup"]
+        return Verification(
+            ok=bool(reply["ok"]),
+            problems=list(reply["problems"]),
+            backup=None if backup is None else _wire.backup_from_json(backup),
+            files_checked=int(reply["files_checked"]),
+        )
+
+    def restore_backup(
+        self,
+        path: str | os.PathLike[str],
+        into: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> Path:
+        """Restore a backup on the server's machine (never into the served folder)."""
+        _no_progress(progress)
+        body = {"path": str(path), "into": str(into), "overwrite": overwrite}
+        return Path(self._json("POST", "backups/restore", body=body)["path"])
+
     def import_file(
         self,
         path: str | os.PathLike[str],
@@ -561,8 +563,9 @@ class RemoteDatabase:
         return int(self._json("POST", "export", body=body)["exported"])
 
 
-class RemoteSnapshot:
-    """A read-only view of a remote database as it was at a moment (`as_of`)."""
+class RemoteSnapshot(SnapshotAPI):
+    """A read-only view of a remote database as it was at a moment (`as_of`): each
+    call reads the server's database with `?as_of=`."""
 
     def __init__(self, db: RemoteDatabase, when: str) -> None:
         self._db = db
@@ -596,22 +599,10 @@ class RemoteSnapshot:
     def to_arrow(self, type: str | None = None) -> pa.Table:
         return self._db._table("table", params=_only(type=type, as_of=self._when))
 
-    def to_pandas(self, type: str | None = None) -> pd.DataFrame:
-        frame: pd.DataFrame = self.to_arrow(type).to_pandas()
-        return frame
-
     def sql(
         self, query: str, params: builtins.list[Any] | dict[str, Any] | None = None
     ) -> pa.Table:
         return _sql(self._db, query, params, {"as_of": self._when})
-
-    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise errors.ReadOnlyError(
-            "this is a read-only view of the database at a past moment; write to the "
-            "database itself (use db.restore to bring back an old version)"
-        )
-
-    put = put_many = delete = link = unlink = restore = _read_only
 
 
 class RemoteMesh:
@@ -653,12 +644,10 @@ class RemoteMesh:
     def resume(self) -> None:
         self._db._send("PUT", "mesh", body={"paused": False})
 
-    def logs(self, limit: int = 200, level: str | None = None) -> builtins.list[dict[str, Any]]:
+    def logs(self, limit: int = 200, level: str | None = None) -> builtins.list[Entry]:
         """The newest mesh log entries."""
         params = _only(limit=limit, level=level)
-        entries: builtins.list[dict[str, Any]] = self._db._json("GET", "mesh/logs", params=params)[
-            "entries"
-        ]
+        entries: builtins.list[Entry] = self._db._json("GET", "mesh/logs", params=params)["entries"]
         return entries
 
     def snapshot(self) -> SnapshotInfo:
@@ -761,15 +750,6 @@ def _only(**params: Any) -> dict[str, str]:
             raise cls(f"{name} is a string, got {type(value).__name__}: {value!r:.60}")
         query[name] = str(value)
     return query
-
-
-def _id(node_id: Any) -> str:
-    """A node id that a query string will carry (the server checks the rest)."""
-    if not isinstance(node_id, str):
-        raise errors.InvalidIdError(
-            f"node ids are strings, got {type(node_id).__name__}: {node_id!r:.60}"
-        )
-    return node_id
 
 
 def _pack_default(value: Any) -> Any:

@@ -1,23 +1,37 @@
-"""The embedded database engine. Imports nothing from Jupyter."""
+"""The embedded database engine. Imports nothing from Jupyter.
 
-from pluresdb_lab.engine._backup import (
+Its values live in `pluresdb_lab._values` (light enough for the remote client) and are
+re-exported here.
+"""
+
+from pluresdb_lab._values import (
     Backup,
+    Change,
+    CompactionReport,
+    Conflict,
+    Hop,
+    LargeNode,
+    LevelStats,
+    Node,
+    RecoveryReport,
+    SearchHit,
+    SearchResult,
+    SlowOp,
+    StorageStats,
+    Subscription,
+    Suggestion,
+    Talker,
+    TrendPoint,
+    VectorHit,
     Verification,
-    backups_beside,
-    restore_backup,
-    verify_backup,
+    Version,
+    WriteInfo,
 )
-from pluresdb_lab.engine._compaction import CompactionReport
+from pluresdb_lab.engine._backup import backups_beside, restore_backup, verify_backup
 from pluresdb_lab.engine._database import Database
-from pluresdb_lab.engine._graph import Hop
 from pluresdb_lab.engine._instrument import Event, Instrumentation
-from pluresdb_lab.engine._model import Change, Conflict, Node, Subscription, Version, WriteInfo
-from pluresdb_lab.engine._profiler import LargeNode, Profiler, SlowOp, Talker, TrendPoint
-from pluresdb_lab.engine._search_api import SearchHit, SearchResult, VectorHit
+from pluresdb_lab.engine._profiler import Profiler
 from pluresdb_lab.engine._snapshot import Snapshot
-from pluresdb_lab.engine._stats import LevelStats, StorageStats
-from pluresdb_lab.engine._store import RecoveryReport
-from pluresdb_lab.engine._suggestions import Suggestion
 
 __all__ = [
     "Backup",

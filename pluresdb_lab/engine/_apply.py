@@ -27,20 +27,21 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._values import EDGE_TYPE, Change, Node, Subscription
 from pluresdb_lab.engine import _ingest
 from pluresdb_lab.engine._analytics import SqlRunner
 from pluresdb_lab.engine._clock import HybridClock, hlc_seconds
 from pluresdb_lab.engine._compaction import Compactor
 from pluresdb_lab.engine._crdt import NodeState, apply_delete, apply_put, encode_meta
 from pluresdb_lab.engine._instrument import Instrumentation, NodeSize, utf8_size
-from pluresdb_lab.engine._model import EDGE_TYPE, Change, Node, Subscription, node_from_row
+from pluresdb_lab.engine._model import node_from_row
 from pluresdb_lab.engine._ops import Op, batch_from_bytes, encode_op_payload, encode_record
 from pluresdb_lab.engine._segments import KIND_BATCH, KIND_DELETE, KIND_PUT, SCHEMA, constant
 from pluresdb_lab.engine._store import Row, Store
 from pluresdb_lab.errors import StorageError
 
 if TYPE_CHECKING:
-    from pluresdb_lab.engine._edges import Direction
+    from pluresdb_lab._values import Direction
 
 log = logging.getLogger("pluresdb_lab")
 

@@ -24,11 +24,11 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pluresdb_lab._values import Backup, Progress, Verification
 from pluresdb_lab.engine._folder import (
     MANIFEST,
     READY,
@@ -38,38 +38,12 @@ from pluresdb_lab.engine._folder import (
     settle_restore,
     staging_folder,
 )
-from pluresdb_lab.engine._store import Progress, report
+from pluresdb_lab.engine._store import report
 from pluresdb_lab.errors import BackupError, DatabaseLockedError
 
 BACKUP_FILE = "backup.json"
 PARTIAL = ".partial"
 CHUNK = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class Backup:
-    """One backup in a destination folder."""
-
-    id: str
-    path: Path
-    kind: str  # "full" or "incremental"
-    base: str | None  # the backup an incremental builds on
-    created: datetime
-    size: int  # bytes of this backup's own files
-    nodes: int
-    checksums: dict[str, str] = field(default_factory=dict)  # file -> sha256
-    segments: list[str] = field(default_factory=list)  # every segment the state needs
-    status: str = "complete"  # or "incomplete" (interrupted while being written)
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """The result of `verify_backup`: ok, or the list of what is wrong."""
-
-    ok: bool
-    problems: list[str]
-    backup: Backup | None
-    files_checked: int
 
 
 def backups_beside(folder: str | os.PathLike[str]) -> Path:
@@ -127,6 +101,8 @@ def list_backups(dest: str | os.PathLike[str]) -> list[Backup]:
     """Backups in `dest`, oldest first; interrupted ones are listed as incomplete."""
     root = Path(dest)
     if not root.is_dir():
+        if root.exists():
+            raise BackupError(f"{root} is a file; backups need a folder")
         return []
     found: list[Backup] = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -299,6 +275,8 @@ def restore_backup(
     An existing database folder is replaced only with `overwrite=True`, and then by a
     swap: the restored copy is complete on disk before the old folder is moved away. A
     kill at any moment leaves the old database or the restored one (see `_folder`).
+    `into` must lie outside the folder of backups holding the backup: there it would
+    replace a backup, or be listed as an incomplete one.
     """
     result = verify_backup(path)
     if not result.ok or result.backup is None:
@@ -307,6 +285,11 @@ def restore_backup(
             + "\n  ".join(result.problems)
         )
     target = Path(into)
+    backups = result.backup.path.resolve().parent
+    if target.resolve().is_relative_to(backups):
+        raise BackupError(
+            f"restore into a folder outside the folder of backups {backups}, not {target}"
+        )
     settle_restore(target)  # an earlier restore into `target` that was killed
     if target.exists() and not target.is_dir():
         raise BackupError(f"{target} is a file; restore into a folder (new or empty)")

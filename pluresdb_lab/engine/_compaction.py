@@ -9,27 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from pluresdb_lab.engine._store import Progress, Store, report
+from pluresdb_lab._values import CompactionReport, Progress
+from pluresdb_lab.engine._store import Store, report
 from pluresdb_lab.errors import OperationCancelled
 
 log = logging.getLogger("pluresdb_lab")
-
-
-@dataclass(frozen=True, slots=True)
-class CompactionReport:
-    """What one compaction did, measured on the segments it read and wrote."""
-
-    level: int | None
-    segments_before: int
-    segments_after: int
-    bytes_before: int
-    bytes_after: int
-    rows_before: int
-    rows_after: int
-    duration_s: float
 
 
 class Compactor:

@@ -11,6 +11,9 @@ shared state and the op application every write and replication path runs throug
 `_storage_ops`, and `_search_api` for indexes, search and graph algorithms. This
 module keeps construction, the lifecycle, the instrumentation of the search methods
 and the profiler's view of the database.
+
+The public API, with its documentation, is `pluresdb_lab._api.DatabaseAPI`, which
+`Database` implements; it leaves `mesh` to `pluresdb_lab.Database`, the layer above.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from pluresdb_lab._api import DatabaseAPI
+from pluresdb_lab._values import CompactionReport, RecoveryReport
 from pluresdb_lab.engine._analytics import SqlRunner
 from pluresdb_lab.engine._apply import BULK_ROWS, Merged
 from pluresdb_lab.engine._clock import HybridClock
-from pluresdb_lab.engine._compaction import CompactionReport, Compactor
-from pluresdb_lab.engine._edges import EDGE_FIELDS, Direction, EdgesMixin, edge_id
+from pluresdb_lab.engine._compaction import Compactor
+from pluresdb_lab.engine._edges import EDGE_FIELDS, EdgesMixin, edge_id
 from pluresdb_lab.engine._history import HistoryMixin
 from pluresdb_lab.engine._identity import Identity
 from pluresdb_lab.engine._index_sorted import SortedIndex
@@ -38,7 +43,7 @@ from pluresdb_lab.engine._reads import ReadsMixin
 from pluresdb_lab.engine._replication import FRESH_RUN_ROWS, ReplicationMixin
 from pluresdb_lab.engine._search_api import SearchMixin
 from pluresdb_lab.engine._storage_ops import StorageOpsMixin
-from pluresdb_lab.engine._store import RecoveryReport, Store
+from pluresdb_lab.engine._store import Store
 from pluresdb_lab.engine._subscriptions import SubscriptionsMixin
 from pluresdb_lab.engine._validate import check_fsync, check_options
 from pluresdb_lab.engine._writes import WritesMixin
@@ -49,7 +54,6 @@ __all__ = [
     "EDGE_FIELDS",
     "FRESH_RUN_ROWS",
     "Database",
-    "Direction",
     "Merged",
     "edge_id",
 ]
@@ -64,12 +68,11 @@ class Database(
     ReplicationMixin,
     StorageOpsMixin,
     SearchMixin,
+    DatabaseAPI,
 ):
     """An embedded PluresDB database; open it with `pluresdb_lab.connect`."""
 
     reports_progress = True
-    """Long calls (compact, backup, import) call `progress(done, total)` as they go and
-    stop when it returns False."""
 
     def __init__(
         self,
@@ -85,7 +88,7 @@ class Database(
         self.max_node_bytes, retention = check_options(max_node_bytes, retention)
         self.instrumentation = Instrumentation()
         self._profiler_host = _ProfilerHost(self)
-        self.profiler = Profiler(self._profiler_host)
+        self._profiler = Profiler(self._profiler_host)
         self.closed = False
         self._lock = threading.RLock()
         self._store = Store(self.path, self.fsync, retention)
@@ -128,20 +131,18 @@ class Database(
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def __enter__(self) -> Database:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         where = str(self.path) if self.path else ":memory:"
         return (
             f"<pluresdb_lab.Database {where} peer={self.peer_id}{' closed' if self.closed else ''}>"
         )
 
+    @property
+    def profiler(self) -> Profiler:
+        return self._profiler
+
     def close(self) -> None:
-        """Flush the WAL and release the folder. Closing twice is harmless."""
+        """Flush the WAL and release the folder (and its lock)."""
         with self._lock:
             if self.closed:
                 return

@@ -9,16 +9,16 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any
 
+from pluresdb_lab._values import EDGE_TYPE, Direction, Node
 from pluresdb_lab.engine._apply import Core
+from pluresdb_lab.engine._graph import check_direction
 from pluresdb_lab.engine._instrument import measured
-from pluresdb_lab.engine._model import EDGE_TYPE, Node
 from pluresdb_lab.engine._validate import check_fields, check_id
 from pluresdb_lab.errors import InvalidDataError, NotFoundError, ReservedNameError
 
 EDGE_FIELDS = ("from", "to", "label")
-Direction = Literal["out", "in", "both"]
 
 
 def edge_id(src: str, dst: str, label: str) -> str:
@@ -63,8 +63,7 @@ class EdgesMixin(Core):
         self, id: str, label: str | None = None, direction: Direction = "out"
     ) -> builtins.list[Node]:
         """Nodes one edge away from `id`, sorted by id."""
-        if direction not in ("out", "in", "both"):
-            raise InvalidDataError(f"direction is 'out', 'in' or 'both', got {direction!r}")
+        check_direction(direction)
         check_id(id)
         with self._lock:
             self._open()

@@ -9,25 +9,13 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import networkx as nx
 import pyarrow as pa
 
-from pluresdb_lab.engine._model import EDGE_TYPE
+from pluresdb_lab._values import EDGE_TYPE, Direction, Hop
 from pluresdb_lab.errors import InvalidDataError
-
-Direction = Literal["out", "in", "both"]
-
-
-@dataclass(frozen=True, slots=True)
-class Hop:
-    """A node reached by `traverse`: its id, how many edges away, and from which node."""
-
-    id: str
-    depth: int
-    parent: str | None
 
 
 class Edges:

@@ -11,10 +11,12 @@ from typing import Any
 
 import pyarrow.compute as pc
 
+from pluresdb_lab._api import SnapshotAPI
+from pluresdb_lab._checks import epoch_seconds
+from pluresdb_lab._values import Conflict, Node, Version, WriteInfo, to_datetime
 from pluresdb_lab.engine._apply import Core
 from pluresdb_lab.engine._crdt import NodeState, conflict_id
 from pluresdb_lab.engine._instrument import measured
-from pluresdb_lab.engine._model import Conflict, Node, Version, WriteInfo, to_datetime
 from pluresdb_lab.engine._snapshot import Snapshot
 from pluresdb_lab.engine._validate import check_id
 from pluresdb_lab.errors import InvalidDataError, NotFoundError
@@ -65,16 +67,9 @@ class HistoryMixin(Core):
         return self._put(id, patch, type_name=old.type, internal=True)
 
     @measured("as_of", about="when")
-    def as_of(self, when: datetime | float | int) -> Snapshot:
+    def as_of(self, when: datetime | float | int) -> SnapshotAPI:
         """A read-only view of the database as it was at `when`."""
-        if isinstance(when, datetime):
-            seconds = when.timestamp()
-        elif isinstance(when, (int, float)) and not isinstance(when, bool):
-            seconds = float(when)
-        else:
-            raise InvalidDataError(
-                f"as_of() takes a datetime or epoch seconds, got {type(when).__name__}"
-            )
+        seconds = epoch_seconds(when)
         with self._lock:
             self._open()
             rows = self._store.all_rows()

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pluresdb_lab.engine._model import Change, Node
+from pluresdb_lab._values import Change, Node
 
 
 class Host(Protocol):

@@ -15,8 +15,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._values import Change, Node
 from pluresdb_lab.engine._index_base import Host, Index
-from pluresdb_lab.engine._model import Change, Node
 from pluresdb_lab.errors import InvalidQueryError
 
 Positions = npt.NDArray[np.int64]

@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow as pa
 import tantivy
 
+from pluresdb_lab._values import Node
 from pluresdb_lab.engine._index_base import Index
-from pluresdb_lab.engine._model import Node
 from pluresdb_lab.errors import InvalidQueryError
 
 WRITER_HEAP = 32_000_000

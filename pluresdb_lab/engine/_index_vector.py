@@ -18,9 +18,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._values import Node
 from pluresdb_lab.engine._embed import Embedder, embedder_named
 from pluresdb_lab.engine._index_base import Index
-from pluresdb_lab.engine._model import Node
 from pluresdb_lab.errors import InvalidQueryError, VectorDimensionError
 
 Matrix = npt.NDArray[np.float32]

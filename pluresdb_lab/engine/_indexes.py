@@ -14,11 +14,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pluresdb_lab._values import Change
 from pluresdb_lab.engine._index_base import Host, Index
 from pluresdb_lab.engine._index_sorted import CompositeIndex, NumericIndex
 from pluresdb_lab.engine._index_text import TextIndex
 from pluresdb_lab.engine._index_vector import SAVED_FILES, VectorIndex
-from pluresdb_lab.engine._model import Change
 from pluresdb_lab.errors import CorruptDatabaseError, IndexNotFoundError, InvalidQueryError
 
 KINDS: dict[str, type[Index]] = {

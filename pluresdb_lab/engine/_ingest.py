@@ -9,7 +9,6 @@ Any bad record stops the whole batch with its position and reason.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from typing import Any
 
 import duckdb
@@ -18,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._checks import frame_to_table, records_kind
 from pluresdb_lab.engine._ops import BATCH_SCHEMA
 from pluresdb_lab.engine._segments import constant
 from pluresdb_lab.engine._validate import (
@@ -63,19 +63,12 @@ def to_batch(
     """A BATCH_SCHEMA table for `records`, or a specific error naming the bad record.
     Rows are numbered from `row_offset` in messages (for batches of a larger file)."""
     dim = dims.get(type_name or "")
-    if isinstance(records, pa.Table):
+    kind = records_kind(records)
+    if kind == "table":
         return _from_arrow(records, type_name, id_field, vector_field, max_bytes, dim, row_offset)
-    if type(records).__name__ == "DataFrame" and hasattr(records, "to_numpy"):
-        try:
-            table = pa.Table.from_pandas(records, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise InvalidDataError(f"this DataFrame cannot be converted to Arrow: {exc}") from None
+    if kind == "frame":
+        table = frame_to_table(records)
         return _from_arrow(table, type_name, id_field, vector_field, max_bytes, dim)
-    if isinstance(records, (str, bytes, dict)) or not isinstance(records, Iterable):
-        raise InvalidDataError(
-            "put_many() takes a list of dicts, a pandas DataFrame or a pyarrow Table, got "
-            f"{type(records).__name__}"
-        )
     return _from_dicts(list(records), type_name, id_field, vector_field, max_bytes, dim)
 
 

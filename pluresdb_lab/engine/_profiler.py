@@ -22,17 +22,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from itertools import chain, compress
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pluresdb_lab._values import LargeNode, SlowOp, Suggestion, Talker, TrendPoint
 from pluresdb_lab.engine._instrument import Event, Instrumentation
 from pluresdb_lab.engine._measures import TRACKED_NODES, NodeCounts, Trends
 from pluresdb_lab.engine._suggestions import (
     SPLIT_SHARE,
     FilterUse,
-    Suggestion,
     compaction_advice,
     filter_use,
     index_advice,
@@ -47,7 +46,7 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
-    from pluresdb_lab.engine._compaction import CompactionReport
+    from pluresdb_lab._values import CompactionReport
 
 DEFAULT_THRESHOLD_MS = 100.0
 SLOW_KEPT = 1000
@@ -83,51 +82,6 @@ class ProfilerHost(Protocol):
     ) -> dict[str, Any]: ...
 
     def compact(self, level: int | None) -> CompactionReport: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SlowOp:
-    """An operation that took at least the slow threshold."""
-
-    op: str
-    duration_ms: float
-    time: float  # unix seconds when it ended
-    detail: str  # node id; query spec or SQL text (at most 500 characters); path
-
-
-@dataclass(frozen=True, slots=True)
-class LargeNode:
-    """A node read or written since the profiler started: its stored JSON bytes when
-    last seen, and how many reads and writes moved it."""
-
-    id: str
-    type: str | None
-    bytes: int
-    reads: int
-    writes: int
-
-
-@dataclass(frozen=True, slots=True)
-class Talker:
-    """A peer and what its mesh links carried (the links' live counters)."""
-
-    peer_id: str
-    bytes_in: int
-    bytes_out: int
-    messages_in: int
-    messages_out: int
-
-
-@dataclass(frozen=True, slots=True)
-class TrendPoint:
-    """The operations of one second: how many, their rate and latency percentiles."""
-
-    time: float  # start of the second, unix seconds
-    ops: int
-    ops_per_s: float  # ops over the part of the second that has passed (all of it, once over)
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
 
 
 def _check_limit(limit: object) -> int:

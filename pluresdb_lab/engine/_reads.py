@@ -1,6 +1,6 @@
-"""Reads and analytics: get, get_many, count, types, list, scan, to_arrow, to_pandas
-and sql, over the current rows and the derived state cached from them (visible rows,
-type counts, typed tables), which the next write's generation invalidates.
+"""Reads and analytics: get, get_many, count, types, list, scan, to_arrow and sql,
+over the current rows and the derived state cached from them (visible rows, type
+counts, typed tables), which the next write's generation invalidates.
 """
 
 from __future__ import annotations
@@ -8,25 +8,24 @@ from __future__ import annotations
 import builtins
 from collections import Counter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._checks import check_id_list
+from pluresdb_lab._values import Node, to_datetime
 from pluresdb_lab.engine._analytics import nodes_table, typed_table
 from pluresdb_lab.engine._apply import Core
 from pluresdb_lab.engine._crdt import NodeState
 from pluresdb_lab.engine._instrument import largest, measured, utf8_size
-from pluresdb_lab.engine._model import Node, node_from_row, to_datetime, to_vector
+from pluresdb_lab.engine._model import node_from_row, to_vector
 from pluresdb_lab.engine._validate import check_id, check_type
 from pluresdb_lab.errors import InvalidDataError
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 
 class ReadsMixin(Core):
-    """Reading nodes, counting them, and the Arrow, pandas and SQL views of them."""
+    """Reading nodes, counting them, and the Arrow and SQL views of them."""
 
     def _node(self, state: NodeState) -> Node:
         return Node(
@@ -55,8 +54,7 @@ class ReadsMixin(Core):
     @measured("get_many")
     def get_many(self, ids: Iterable[str]) -> list[Node | None]:
         """Nodes for `ids`, in the same order, None where absent."""
-        if isinstance(ids, (str, bytes)):
-            raise InvalidDataError("get_many() takes a list of ids; use get() for one id")
+        check_id_list(ids)
         ids = [check_id(i) for i in ids]
         with self._lock:
             self._open()
@@ -147,11 +145,6 @@ class ReadsMixin(Core):
         if type_name not in cache:
             cache[type_name] = typed_table(self._rows_of_type(type_name))
         return cache[type_name]
-
-    def to_pandas(self, type: str | None = None) -> pd.DataFrame:
-        """`to_arrow(type)` as a pandas DataFrame."""
-        frame: pd.DataFrame = self.to_arrow(type).to_pandas()
-        return frame
 
     @measured("sql", about="query")
     def sql(

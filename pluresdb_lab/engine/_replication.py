@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._checks import check_op_list
 from pluresdb_lab.engine import _ingest
 from pluresdb_lab.engine._apply import Core
 from pluresdb_lab.engine._instrument import measured
@@ -31,7 +32,6 @@ from pluresdb_lab.engine._ops import (
 )
 from pluresdb_lab.engine._segments import constant
 from pluresdb_lab.engine._validate import check_vv
-from pluresdb_lab.errors import InvalidOpError
 
 FRESH_RUN_ROWS = 256  # ops from peers that create this many new nodes: one segment
 _NEW_ROWS = pa.schema(
@@ -119,10 +119,8 @@ class ReplicationMixin(Core):
 
     @measured("apply_ops")
     def apply_ops(self, ops: Iterable[Op]) -> int:
-        """Apply ops from peers in any order; duplicates are ignored. Returns how many
-        were applied now (ops that arrive before their predecessors wait for them)."""
-        if isinstance(ops, (dict, str, bytes)) or not isinstance(ops, Iterable):
-            raise InvalidOpError(f"apply_ops() takes a list of ops, got {type(ops).__name__}")
+        """Queue peers' ops by origin and sequence, then apply every run that is complete."""
+        check_op_list(ops)
         checked = [check_op(op) for op in ops]
         batches = {id(op): batch_from_bytes(op["r"]) for op in checked if op["k"] == "batch"}
         applied = 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -18,12 +17,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._values import (
+    EDGE_TYPE,
+    Change,
+    Direction,
+    Hop,
+    Node,
+    SearchHit,
+    SearchResult,
+    Subscription,
+    VectorHit,
+)
 from pluresdb_lab.engine import _query
 from pluresdb_lab.engine._analytics import typed_table
 from pluresdb_lab.engine._facets import count_facets, facet_name
 from pluresdb_lab.engine._graph import (
     Edges,
-    Hop,
     as_networkx,
     breadth_first,
     check_direction,
@@ -34,7 +43,6 @@ from pluresdb_lab.engine._index_sorted import SortedIndex
 from pluresdb_lab.engine._index_text import TextIndex
 from pluresdb_lab.engine._index_vector import VectorIndex
 from pluresdb_lab.engine._indexes import Registry
-from pluresdb_lab.engine._model import EDGE_TYPE, Change, Node, Subscription
 from pluresdb_lab.errors import IndexNotFoundError, InvalidQueryError, NotFoundError
 
 
@@ -59,35 +67,6 @@ class _Host(Protocol):
     def subscribe(
         self, callback: Callable[[Change], None], *, id: str | None = None, type: str | None = None
     ) -> Subscription: ...
-
-
-@dataclass(frozen=True, slots=True)
-class VectorHit:
-    """A nearest neighbour: id, score (higher is closer: cosine similarity, inner
-    product, or minus the squared L2 distance) and the node."""
-
-    id: str
-    score: float
-    node: Node
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    """A text match: id, BM25 score, an HTML snippet (`<b>` around matches), the node."""
-
-    id: str
-    score: float
-    snippet: str
-    node: Node
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    """Text search results: the top hits, how many matched, and facet counts."""
-
-    hits: builtins.list[SearchHit]
-    total: int
-    facets: dict[str, dict[str, int]]
 
 
 class SearchMixin:
@@ -134,18 +113,7 @@ class SearchMixin:
         fields: str | Sequence[str] | None = None,
         **params: Any,
     ) -> dict[str, Any]:
-        """Create and build an index; returns its description (as in `indexes()`).
-
-        Args:
-            kind: "vector" (hnswlib; params space="cosine"|"l2"|"ip", M, ef_construction,
-                ef, and embedder="lexical"|"st:<model>" when `fields` are embedded),
-                "text" (tantivy BM25 over `fields`), "numeric" (one field) or
-                "composite" (several fields: equality on a prefix, range on the next).
-            name: defaults to kind_type_fields.
-            type: the node type indexed; None indexes every user type (vector, text).
-            fields: the indexed fields. A vector index without fields indexes node
-                vectors; with fields it embeds their text.
-        """
+        """Create and build an index; returns its description (as in `indexes()`)."""
         definition = {
             "kind": kind,
             "name": name,
@@ -252,9 +220,7 @@ class SearchMixin:
         filter: dict[str, Any] | None = None,
         index: str | None = None,
     ) -> builtins.list[VectorHit]:
-        """The k nodes nearest to `query`: a vector, a node id (its vector), or text
-        (embedded by the index's embedder). `filter` is a query-spec filter; few
-        matching nodes are searched exactly, many through HNSW with the filter."""
+        """The k nodes nearest to `query`: few filtered candidates exactly, else HNSW."""
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
             raise InvalidQueryError(f"k is an int >= 1, got {k!r}")
         host = self._host()
@@ -318,17 +284,7 @@ class SearchMixin:
         filter: dict[str, Any] | None = None,
         limit: int = 10,
     ) -> SearchResult:
-        """BM25 text search: "quoted phrases", `prefix*`, field boosts.
-
-        Args:
-            text: the query (tantivy syntax: AND/OR, "phrase", field:term; `word*`
-                matches a prefix).
-            fields: fields to search, or {field: boost}; default every indexed field.
-            type: search the text index of this type.
-            facets: facet specs (see `_facets`): counts over all hits, not just the top.
-            filter: a query-spec filter the hits must also pass.
-            limit: how many hits to return.
-        """
+        """BM25 text search over the text index, narrowed by type and filter after it."""
         if not isinstance(text, str):
             raise InvalidQueryError(f"search() takes text, got {text!r}")
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
@@ -388,8 +344,7 @@ class SearchMixin:
         return table
 
     def explain(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """How `query(spec)` runs: access ("scan" or "index"), the index used, estimated
-        rows, text/vector index and vector plan ("exact", "hnsw", "hnsw+filter")."""
+        """How `query(spec)` runs: the plan `_query_run` records on its way."""
         checked = _query.check_spec(spec)
         host = self._host()
         with host._lock:
@@ -436,7 +391,7 @@ class SearchMixin:
                 raise NotFoundError(f"there is no node {node_id!r}")
 
     def traverse(
-        self, start: str, depth: int, label: str | None = None, direction: str = "out"
+        self, start: str, depth: int, label: str | None = None, direction: Direction = "out"
     ) -> builtins.list[Hop]:
         """Nodes within `depth` edges of `start` (breadth first; start included at depth 0)."""
         host = self._host()
@@ -446,7 +401,7 @@ class SearchMixin:
             return breadth_first(self._graph_edges(label), start, depth, check_direction(direction))
 
     def shortest_path(
-        self, a: str, b: str, *, label: str | None = None, direction: str = "out"
+        self, a: str, b: str, *, label: str | None = None, direction: Direction = "out"
     ) -> builtins.list[str] | None:
         """Ids on a shortest path from a to b (fewest edges), or None if unreachable."""
         host = self._host()
@@ -455,7 +410,7 @@ class SearchMixin:
             self._graph_check(a, b)
             return path_between(self._graph_edges(label), a, b, check_direction(direction))
 
-    def degree(self, id: str, *, label: str | None = None, direction: str = "both") -> int:
+    def degree(self, id: str, *, label: str | None = None, direction: Direction = "both") -> int:
         """How many edges touch node `id` (out, in or both)."""
         host = self._host()
         with host._lock:

@@ -1,30 +1,29 @@
 """Read-only views of the database as it was at a past moment (`db.as_of`).
 
 A snapshot is the newest version of each node committed at or before that moment,
-taken from the versions the store keeps (history back to the retention horizon).
+taken from the versions the store keeps (history back to the retention horizon). Its
+API, refused writes included, is `pluresdb_lab._api.SnapshotAPI`.
 """
 
 from __future__ import annotations
 
 import builtins
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._api import SnapshotAPI
+from pluresdb_lab._values import Node, to_datetime
 from pluresdb_lab.engine._analytics import SqlRunner, nodes_table, typed_table
-from pluresdb_lab.engine._model import Node, node_from_row, to_datetime
+from pluresdb_lab.engine._model import node_from_row
 from pluresdb_lab.engine._segments import id_index, last_per_id
-from pluresdb_lab.errors import ReadOnlyError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
-class Snapshot:
-    """The database at `time`: get, list, count, types, to_arrow and sql; no writes."""
+class Snapshot(SnapshotAPI):
+    """The database at `time`, from the stored version rows."""
 
     def __init__(self, rows: pa.Table, when: float, runner: SqlRunner) -> None:
         self.time: datetime = to_datetime(when)
@@ -69,19 +68,7 @@ class Snapshot:
             return nodes_table(self._rows)
         return typed_table(self._of_type(type))
 
-    def to_pandas(self, type: str | None = None) -> pd.DataFrame:
-        frame: pd.DataFrame = self.to_arrow(type).to_pandas()
-        return frame
-
     def sql(
         self, query: str, params: builtins.list[Any] | dict[str, Any] | None = None
     ) -> pa.Table:
         return self._sql.run(query, params, self._rows)
-
-    def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
-        raise ReadOnlyError(
-            f"this is a read-only view of the database as of {self.time.isoformat()}; "
-            "write to the database itself (use db.restore to bring back an old version)"
-        )
-
-    put = put_many = delete = link = unlink = restore = _read_only

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,38 +15,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._values import LevelStats, StorageStats
 from pluresdb_lab.engine._segments import Segment
 from pluresdb_lab.engine._store import Store
-
-
-@dataclass(frozen=True, slots=True)
-class LevelStats:
-    """Segments of one compaction level."""
-
-    level: int
-    segments: int
-    bytes: int
-    rows: int
-
-
-@dataclass(frozen=True, slots=True)
-class StorageStats:
-    """What the Storage tab shows; every figure is measured, none estimated from config."""
-
-    total_bytes: int  # the database folder on disk (memory: bytes held in Arrow tables)
-    used_bytes: int  # segment bytes holding each node's newest version, plus the WAL
-    superseded_bytes: int  # segment bytes holding older versions (history)
-    free_bytes: int  # free space on the folder's filesystem (memory: 0)
-    nodes: int
-    keys: int  # distinct field names over current nodes
-    levels: list[LevelStats] = field(default_factory=list)
-    wal_bytes: int = 0
-    compaction_level: int = 0  # deepest level holding data
-    write_amplification: float = 0.0  # bytes written to segments / bytes written by users
-    space_amplification: float = 0.0  # segment bytes / bytes of newest versions
-    segments: int = 0
-    compactions: int = 0
-    in_memory: bool = False
 
 
 def folder_bytes(folder: Path) -> int:

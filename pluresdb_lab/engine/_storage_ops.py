@@ -1,5 +1,5 @@
-"""Storage operations: flush, compact, backup and backups, import_file, export and
-storage_stats, the calls that act on the stored files as a whole.
+"""Storage operations: flush, compact, backup, backups, verify_backup, restore_backup,
+import_file, export and storage_stats, the calls that act on the stored files as a whole.
 """
 
 from __future__ import annotations
@@ -9,12 +9,16 @@ import json
 import os
 from pathlib import Path
 
+from pluresdb_lab._values import Backup, CompactionReport, Progress, StorageStats, Verification
 from pluresdb_lab.engine._apply import Core
-from pluresdb_lab.engine._backup import Backup, list_backups, write_backup
-from pluresdb_lab.engine._compaction import CompactionReport
+from pluresdb_lab.engine._backup import (
+    list_backups,
+    restore_backup,
+    verify_backup,
+    write_backup,
+)
 from pluresdb_lab.engine._instrument import measured
-from pluresdb_lab.engine._stats import StorageStats, distinct_keys, measure
-from pluresdb_lab.engine._store import Progress
+from pluresdb_lab.engine._stats import distinct_keys, measure
 from pluresdb_lab.engine._transfer import export_rows, read_file, write_file
 from pluresdb_lab.engine._validate import check_type
 from pluresdb_lab.errors import BackupError, InvalidDataError
@@ -34,17 +38,7 @@ class StorageOpsMixin(Core):
     def compact(
         self, level: int | None = None, *, progress: Progress | None = None
     ) -> CompactionReport:
-        """Compact now: merge `level` into the next, or (None) flush and merge every
-        segment into one, dropping history older than the retention horizon.
-
-        Args:
-            level: the level to merge down, or None for a full compaction.
-            progress: called as progress(done, total) in rows; return False to cancel
-                (the database is left as it was).
-
-        Returns:
-            Segments, bytes and rows before and after, and the duration.
-        """
+        """Merge `level` into the next, or (None) flush and merge everything into one."""
         if level is not None and (
             not isinstance(level, int) or isinstance(level, bool) or level < 0
         ):
@@ -65,14 +59,7 @@ class StorageOpsMixin(Core):
         incremental: bool = False,
         progress: Progress | None = None,
     ) -> Backup:
-        """Back the database up into the folder `dest` while writes continue.
-
-        Args:
-            dest: a folder of backups (created if needed); each backup is a subfolder.
-            incremental: copy only segments the newest complete backup in `dest` lacks.
-            progress: progress(bytes_done, bytes_total); return False to cancel (the
-                half-made backup is removed).
-        """
+        """Back up into `dest` while writes continue: flush, pin the segments, copy them."""
         if self.path is None:
             raise BackupError(
                 "an in-memory database has no files to back up; export it, or open a folder"
@@ -105,6 +92,29 @@ class StorageOpsMixin(Core):
         """The backups in `dest`, oldest first (interrupted ones marked incomplete)."""
         return list_backups(dest)
 
+    @measured("verify_backup", about="path")
+    def verify_backup(self, path: str | os.PathLike[str]) -> Verification:
+        """`pluresdb_lab.verify_backup`, on this database's machine."""
+        return verify_backup(path)
+
+    @measured("restore_backup", about=("path", "into"))
+    def restore_backup(
+        self,
+        path: str | os.PathLike[str],
+        into: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        progress: Progress | None = None,
+    ) -> Path:
+        """`pluresdb_lab.restore_backup`, never into this database's own folder."""
+        if self.path is not None:
+            own = self.path.resolve()
+            if Path(into).resolve().is_relative_to(own):
+                raise BackupError(
+                    f"restore into a folder outside the open database's folder {own}, not {into}"
+                )
+        return restore_backup(path, into, overwrite=overwrite, progress=progress)
+
     @measured("import_file", about="path")
     def import_file(
         self,
@@ -116,19 +126,7 @@ class StorageOpsMixin(Core):
         mapping: dict[str, str | None] | None = None,
         progress: Progress | None = None,
     ) -> int:
-        """Import a CSV, JSON (array), NDJSON, Parquet or Arrow IPC file, all or nothing.
-
-        Args:
-            path: the file; its extension tells the format unless `format` is given.
-            type: the type of every imported node (else a `_type` column, if present).
-            id_field: the column holding ids; None generates ids.
-            mapping: {source column: field name, or None to skip the column}.
-            progress: progress(done, total) while reading; return False to cancel.
-
-        Returns:
-            The number of nodes written. A bad row raises an error naming the file, the
-            row and the reason, and nothing is written.
-        """
+        """Import a file as one all-or-nothing write (`put_many` of every row)."""
         check_type(type)
         with self._lock:
             self._open()
@@ -154,13 +152,7 @@ class StorageOpsMixin(Core):
         type: str | None = None,
         query: str | None = None,
     ) -> int:
-        """Export nodes to a file (format from the extension unless given); returns rows.
-
-        Args:
-            type: export this type's nodes (`id` and typed field columns); None exports
-                every node with a `_type` column, which `import_file` reads back.
-            query: a SQL query (as for `sql`) whose result is exported instead.
-        """
+        """Export nodes, or a SQL result, to a file; returns rows written."""
         if query is not None:
             table = self.sql(query)
         else:

@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._values import Progress, RecoveryReport
 from pluresdb_lab.engine._crdt import NodeState, decode_state
 from pluresdb_lab.engine._folder import (
     FORMAT,
@@ -71,10 +72,6 @@ Row = dict[str, Any]
 READ_COLUMNS = ("id", "type", "data", "vector", "written", "version", "deleted")
 
 
-Progress = Callable[[int, int], object]
-"""progress(done, total); returning False cancels the operation."""
-
-
 def report(progress: Progress | None, done: int, total: int) -> None:
     """Tell a progress callback how far along we are; it may cancel by returning False."""
     if progress is not None and progress(done, total) is False:
@@ -95,15 +92,6 @@ class CompactionPlan:
     inputs: list[Segment]
     level: int
     number: int
-
-
-@dataclass(frozen=True, slots=True)
-class RecoveryReport:
-    """What opening the database found in its write-ahead log."""
-
-    replayed_records: int
-    torn_bytes: int
-    wal_file: str | None
 
 
 def _fsync_dir(folder: Path) -> None:

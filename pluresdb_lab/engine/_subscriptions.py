@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
+from pluresdb_lab._checks import check_callback
+from pluresdb_lab._values import Change, Subscription
 from pluresdb_lab.engine._apply import Core
-from pluresdb_lab.engine._model import Change, Subscription
 from pluresdb_lab.engine._ops import Op, batch_to_bytes
 from pluresdb_lab.engine._validate import check_id
 from pluresdb_lab.errors import InvalidDataError
@@ -26,8 +27,7 @@ class SubscriptionsMixin(Core):
         self, callback: Callable[[Change], None], *, id: str | None = None, type: str | None = None
     ) -> Subscription:
         """Call `callback(change)` after every change (local or replicated) that matches."""
-        if not callable(callback):
-            raise InvalidDataError("subscribe() needs a callable")
+        check_callback(callback, "subscribe")
         if id is not None:
             check_id(id)
         if type is not None and not isinstance(type, str):
@@ -47,8 +47,7 @@ class SubscriptionsMixin(Core):
         """Call `callback(op)` with every op once applied, local or from a peer, in
         the order applied (what a replication link streams). The callback runs while
         the database lock is held: it must be quick and must not call back in."""
-        if not callable(callback):
-            raise InvalidDataError("on_op() needs a callable")
+        check_callback(callback, "on_op")
         sub = Subscription(callback, None, None, self._drop_op_listener)  # type: ignore[arg-type]
         with self._lock:
             self._open()

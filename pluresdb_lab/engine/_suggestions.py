@@ -19,15 +19,16 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from pluresdb_lab._values import Suggestion
 from pluresdb_lab.engine._index_sorted import _sortable
 from pluresdb_lab.engine._store import FANOUT
 
 if TYPE_CHECKING:
-    from pluresdb_lab.engine._profiler import LargeNode, SlowOp
+    from pluresdb_lab._values import LargeNode, SlowOp
 
 MIN_SLOW_QUERIES = 3
 L0_SEGMENTS = FANOUT
@@ -35,22 +36,6 @@ SPLIT_SHARE = 0.5
 RANGE_OPS = ("eq", "lt", "lte", "gt", "gte")
 FILTERING = ("query", "explain", "search")  # a spec (or search's type and filter) to read
 PRIORITIES = ("high", "medium", "low")
-
-
-@dataclass(frozen=True, slots=True)
-class Suggestion:
-    """One suggestion: what to do, how urgent, why (with the numbers), and how.
-
-    `action` is what `Profiler.apply` performs: {"create_index": {kind, type, fields}}
-    or {"compact": {"level": 0}}; a split_node action ({"split_node": {...},
-    "manual": <what to do>}) is for a person to carry out.
-    """
-
-    id: str
-    kind: str
-    priority: str
-    reason: str
-    action: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,10 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from pluresdb_lab._values import Progress
 from pluresdb_lab.engine._analytics import typed_table
 from pluresdb_lab.engine._ingest import TYPE_COLUMN, to_batch
-from pluresdb_lab.engine._store import Progress, report
+from pluresdb_lab.engine._store import report
 from pluresdb_lab.errors import InvalidDataError, InvalidIdError, NotFoundError, ReservedNameError
 
 FORMATS = ("csv", "json", "ndjson", "parquet", "arrow")

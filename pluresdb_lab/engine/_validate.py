@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._checks import id_string
 from pluresdb_lab.errors import (
     InvalidDataError,
     InvalidIdError,
@@ -27,10 +28,7 @@ Vector = npt.NDArray[np.float32]
 
 
 def check_id(node_id: object) -> str:
-    if not isinstance(node_id, str):
-        raise InvalidIdError(f"node ids are strings, got {type(node_id).__name__}: {node_id!r}")
-    if not node_id:
-        raise InvalidIdError("node ids cannot be empty")
+    node_id = id_string(node_id)
     if "\x00" in node_id:
         raise InvalidIdError(f"node id {node_id!r} contains a NUL character")
     if len(node_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:

@@ -18,11 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pluresdb_lab._values import EDGE_TYPE, Node
 from pluresdb_lab.engine import _ingest
 from pluresdb_lab.engine._apply import BULK_ROWS, Core, Merged, size_of
 from pluresdb_lab.engine._crdt import NodeState
 from pluresdb_lab.engine._instrument import BULK_NODES, NodeSize, largest, measured, utf8_size
-from pluresdb_lab.engine._model import EDGE_TYPE, Node
 from pluresdb_lab.engine._ops import Op, batch_to_bytes, encode_record
 from pluresdb_lab.engine._segments import constant
 from pluresdb_lab.engine._validate import (
@@ -50,14 +50,7 @@ class WritesMixin(Core):
         type: str | None = None,
         vector: Sequence[float] | np.ndarray[Any, Any] | None = None,
     ) -> Node:
-        """Merge `data` into node `id` (None deletes a field); returns the node.
-
-        Args:
-            id: the node id.
-            data: fields to set; a field given as None is deleted.
-            type: the node's type; None keeps the current one.
-            vector: an embedding; its length is fixed per type by the first vector.
-        """
+        """Merge `data` into node `id` (None deletes a field); returns the node."""
         return self._put(id, data, type_name=type, vector=vector)
 
     def _put(
@@ -136,16 +129,7 @@ class WritesMixin(Core):
         id_field: str = "id",
         vector_field: str | None = None,
     ) -> int:
-        """Write many nodes in one operation; returns how many.
-
-        Args:
-            records: a list of dicts, a pandas DataFrame or an Arrow table. Each record's
-                `id_field` is the node id, `vector_field` (if given) its vector, and every
-                other key a data field (a missing value deletes that field, as in `put`).
-            type: the type of every node written (None keeps existing types).
-            id_field: the key or column holding node ids.
-            vector_field: the key or column holding vectors.
-        """
+        """Write many nodes in one operation (one WAL record or segment); returns how many."""
         check_type(type)
         with self._lock:
             self._open()

@@ -82,8 +82,9 @@ goes away is no longer dialled. ``discovered()`` lists what was found;
 
 from __future__ import annotations
 
+from pluresdb_lab._values import PeerIdentity
 from pluresdb_lab.mesh._link import Link
-from pluresdb_lab.mesh._mesh import Mesh, PeerIdentity, PeerInfo
+from pluresdb_lab.mesh._mesh import Mesh, PeerInfo
 from pluresdb_lab.mesh._snapshots import SnapshotInfo
 from pluresdb_lab.mesh._sockets import PATH, MeshSocketHandler
 

@@ -8,7 +8,6 @@ import concurrent.futures
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar
 
@@ -16,7 +15,8 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
-from pluresdb_lab.engine import Database, Subscription
+from pluresdb_lab._values import PeerIdentity, Subscription
+from pluresdb_lab.engine import Database
 from pluresdb_lab.errors import MeshError
 from pluresdb_lab.mesh import _snapshots
 from pluresdb_lab.mesh._dialer import Dialer
@@ -30,14 +30,6 @@ from pluresdb_lab.mesh._sockets import PATH, MeshSocketHandler
 
 T = TypeVar("T")
 LIVE_CHUNK = 1024  # live ops per frame
-
-
-@dataclass(frozen=True, slots=True)
-class PeerIdentity:
-    """Who this database is on the mesh: peer id and Ed25519 public key (hex)."""
-
-    peer_id: str
-    public_key: str
 
 
 class PeerInfo(TypedDict):

@@ -25,8 +25,8 @@ from tornado.httputil import HTTPServerRequest
 from tornado.ioloop import IOLoop
 
 from pluresdb_lab import _wire, errors
+from pluresdb_lab._api import SnapshotAPI
 from pluresdb_lab._database import Database
-from pluresdb_lab.engine import Snapshot
 from pluresdb_lab.server.body import Body, declared_size, has_body, too_large
 from pluresdb_lab.server.errors import ApiError, bad_request, error_body
 from pluresdb_lab.server.paths import PathPolicy
@@ -162,7 +162,7 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
     def wants_arrow(self) -> bool:
         return _wire.ARROW in self.request.headers.get("Accept", "")
 
-    async def view(self) -> Database | Snapshot:
+    async def view(self) -> Database | SnapshotAPI:
         """The database, or the read-only view `?as_of=` (epoch seconds or ISO 8601) asks for."""
         raw = self.arg("as_of")
         if raw is None:

@@ -11,7 +11,6 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from pluresdb_lab.engine import restore_backup, verify_backup
 from pluresdb_lab.server.api import ApiHandler
 from pluresdb_lab.server.errors import bad_request
 
@@ -80,11 +79,12 @@ class VerifyBackupHandler(ApiHandler):
     @authorized
     async def post(self) -> None:
         path = self.server_path(_text(self.json_object(), "path"), "backup")
-        self.reply(await self.call(verify_backup, path))
+        self.reply(await self.call(self.db.verify_backup, path))
 
 
 class RestoreBackupHandler(ApiHandler):
-    """POST {"path", "into", "overwrite"}: restore a backup into another folder."""
+    """POST {"path", "into", "overwrite"}: restore a backup into another folder (never
+    the served database's)."""
 
     @web.authenticated
     @authorized
@@ -93,7 +93,7 @@ class RestoreBackupHandler(ApiHandler):
         path = self.server_path(_text(body, "path"), "backup")
         into = self.server_path(_text(body, "into"), "restore folder")
         where = await self.call(
-            restore_backup, path, into, overwrite=bool(body.get("overwrite", False))
+            self.db.restore_backup, path, into, overwrite=bool(body.get("overwrite", False))
         )
         self.reply({"path": str(where)})
 

@@ -47,8 +47,9 @@ class PathPolicy:
     @classmethod
     def of(cls, data: str | os.PathLike[str] | None, allowed: Iterable[str]) -> PathPolicy:
         """The policy of a database in `data` (None: in memory): its folder, its backups
-        folder `<folder>-backups` (where the Storage panel backs up by default), and the
-        operator's `allowed` folders."""
+        folder `<folder>-backups` and restore folders `<folder>-restored-*` beside it
+        (where the Storage panel backs up and restores by default), and the operator's
+        `allowed` folders."""
         folders = [Path(a).resolve() for a in allowed]
         if data is not None:
             folders.append(backups_beside(Path(data).resolve()))
@@ -83,6 +84,8 @@ class PathPolicy:
             return resolved
         if any(resolved.is_relative_to(folder) for folder in self.allowed):
             return resolved
+        if self.data is not None and _restored_beside(self.data, resolved):
+            return resolved
         raise PathNotAllowedError(
             f"the {what} {raw!r} resolves to {resolved}, outside {self._where()}; " + HOW_TO_ALLOW
         )
@@ -92,3 +95,10 @@ class PathPolicy:
             f"the allowed folder {folder}" for folder in self.allowed
         ]
         return ", ".join(folders) if folders else "any allowed folder (none is allowed)"
+
+
+def _restored_beside(data: Path, path: Path) -> bool:
+    """Whether `path` is in a `<data>-restored-*` folder next to the database folder."""
+    if not path.is_relative_to(data.parent) or path == data.parent:
+        return False
+    return path.relative_to(data.parent).parts[0].startswith(f"{data.name}-restored-")

@@ -5,6 +5,11 @@ Every figure comes from the database's own measurements (`storage_stats`, `index
 folder. A restore never touches the open database: it writes a new folder the user
 names, which `pluresdb_lab.connect` then opens (the restored copy gets a new peer
 identity, see `pluresdb_lab.restore_backup`).
+
+Backup folders are on the database's machine, which is not the kernel's for a
+`RemoteDatabase`: the panel reads and checks none of them itself. Listing, backing up
+and restoring go through the database (`backups`, `backup`, `restore_backup`), which
+refuses what cannot be done and says why.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import traitlets
 
-from pluresdb_lab.engine import Backup, backups_beside, restore_backup
+from pluresdb_lab.engine import Backup, backups_beside
 from pluresdb_lab.errors import (
     BackupError,
     InvalidRequestError,
@@ -47,6 +52,12 @@ def default_backup_dir(db: Any) -> str:
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
+
+
+def _user_path(typed: str) -> Path:
+    """A path as the user typed it, with `~` expanded: nothing on the kernel's disk is
+    read (symlinks and relative paths are the database's to resolve, on its machine)."""
+    return Path(typed).expanduser()
 
 
 class StorageIndexes(Panel):
@@ -83,14 +94,13 @@ class StorageIndexes(Panel):
         value = proposal["value"]
         if not value:
             return ""
-        folder = Path(value).expanduser().resolve()
-        if self.db.path is not None and _inside(folder, Path(self.db.path).resolve()):
+        folder = _user_path(value)
+        if self.db.path is not None and _inside(folder, Path(self.db.path)):
             raise BackupError(
                 f"backups cannot go inside the database folder {self.db.path}; "
                 "choose a folder outside it"
             )
-        if folder.exists() and not folder.is_dir():
-            raise BackupError(f"{folder} is a file; backups need a folder")
+        self.db.backups(folder)  # the database checks the folder on its own disk
         return str(folder)
 
     # -- storage ------------------------------------------------------------------------
@@ -166,7 +176,8 @@ class StorageIndexes(Panel):
 
     @request("set_backup_dir")
     def set_backup_dir(self, path: str) -> str:
-        """Use the folder `path` for backups from now on; returns it as an absolute path."""
+        """Use the folder `path` for backups from now on; returns it as kept (a relative
+        path is the database's to resolve, as in `db.backups`)."""
         if not isinstance(path, str):
             raise InvalidRequestError(f"a backup folder is a path string, got {path!r}")
         self.backup_dir = path
@@ -206,8 +217,9 @@ class StorageIndexes(Panel):
     def restore(self, backup_id: str, into: str, *, progress: Progress) -> dict[str, Any]:
         """Verify the backup `backup_id`, then restore it into the new folder `into`.
 
-        The open database is never replaced: `into` must be empty or not exist yet, and
-        lie outside the database and backup folders.
+        The open database is never replaced: `db.restore_backup` refuses an `into` that
+        holds files or lies inside the database or backup folders, and an incomplete or
+        damaged backup.
         """
         if not isinstance(backup_id, str) or not isinstance(into, str) or not into.strip():
             raise InvalidRequestError("restore takes a backup id and a folder path (strings)")
@@ -215,15 +227,7 @@ class StorageIndexes(Panel):
         chosen = next((b for b in self.db.backups(folder) if b.id == backup_id), None)
         if chosen is None:
             raise NotFoundError(f"there is no backup {backup_id!r} in {folder}")
-        if chosen.status != "complete":
-            raise BackupError(f"backup {backup_id} is incomplete (it was interrupted)")
-        target = Path(into).expanduser().resolve()
-        for held, what in ((self.db.path, "database"), (folder, "backup")):
-            if held is not None and _inside(target, Path(held).resolve()):
-                raise BackupError(
-                    f"restore into a new folder outside the {what} folder {held}, not {target}"
-                )
-        restored = restore_backup(chosen.path, target, progress=progress)
+        restored = self.db.restore_backup(chosen.path, _user_path(into), **self._progress(progress))
         return {"path": str(restored), "backup": chosen.id, "nodes": chosen.nodes}
 
     # -- helpers ------------------------------------------------------------------------

@@ -170,3 +170,21 @@ def test_the_backups_folder_beside_the_database_is_allowed(tmp_path: Path) -> No
         with pytest.raises(errors.PathNotAllowedError):
             remote.backup(tmp_path / "db-backups-not")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["db", "db-backups"]
+
+
+def test_restore_folders_beside_the_database_are_allowed(tmp_path: Path) -> None:
+    """The Storage panel restores into `<folder>-restored-<id>` by default."""
+    folder = tmp_path / "db"
+    with (
+        pl.connect(folder) as db,
+        Background(db) as server,
+        RemoteDatabase(server.url, token=server.token) as remote,
+    ):
+        remote.put("r", {"v": 1}, type="R")
+        made = remote.backup(tmp_path / "db-backups")
+        into = tmp_path / f"db-restored-{made.id}"
+        assert Path(remote.restore_backup(made.path, into)) == into
+        with pytest.raises(errors.PathNotAllowedError):
+            remote.restore_backup(made.path, tmp_path / f"other-restored-{made.id}")
+    with pl.connect(into) as copy:
+        assert copy.get("r").data == {"v": 1}

@@ -21,6 +21,7 @@ from tests.widgets.requests import ask, ok, poll, refused
 
 TOKEN = "storage-panel-token"
 MESH_SECRET = "storage-panel-mesh"
+SERVER_ROOT = "server-root"  # the served database's folders; the panel's kernel is elsewhere
 
 
 def write_rounds(db: Any, nodes: int = 40, rounds: int = 3) -> None:
@@ -62,17 +63,26 @@ def panel(db: pl.Database) -> Iterator[StorageIndexes]:
 
 
 @pytest.fixture
-def remote(tmp_path: Path) -> Iterator[Any]:
-    """A RemoteDatabase served over 127.0.0.1 by the handlers of `pluresdb serve`."""
-    served = Database(tmp_path / "served", auto_compact=False, fsync="off")
-    # REST paths must lie in the database folder or an allowed one: allow the panel's
-    # default backup folder, next to the database.
-    server = Background(served, token=TOKEN, allowed_paths=[tmp_path / "served-backups"])
+def server(tmp_path: Path) -> Iterator[Background]:
+    """The handlers of `pluresdb serve` on 127.0.0.1, serving SERVER_ROOT/served.
+
+    REST paths must lie in the database folder or an allowed one: the server allows the
+    panel's default backup folder beside the database (always) and SERVER_ROOT/restored.
+    """
+    root = tmp_path / SERVER_ROOT
+    served = Database(root / "served", auto_compact=False, fsync="off")
+    running = Background(served, token=TOKEN, allowed_paths=[root / "restored"])
+    yield running
+    running.close()
+    served.close()
+
+
+@pytest.fixture
+def remote(server: Background) -> Iterator[Any]:
+    """A RemoteDatabase talking to `server`."""
     client = pl.connect(server.url, token=TOKEN)
     yield client
     client.close()
-    server.close()
-    served.close()
 
 
 # -- storage --------------------------------------------------------------------------
@@ -451,7 +461,7 @@ def test_the_same_requests_over_a_remote_database(remote: Any, tmp_path: Path) -
     panel = StorageIndexes(remote)
     try:
         assert panel.live_progress is False
-        assert panel.backup_dir == str(tmp_path / "served-backups")
+        assert panel.backup_dir == str(tmp_path / SERVER_ROOT / "served-backups")
         assert ok(panel, "stats")["segments"] == 3
         report = ok(panel, "compact")
         assert (report["segments_before"], report["segments_after"]) == (3, 1)
@@ -464,11 +474,63 @@ def test_the_same_requests_over_a_remote_database(remote: Any, tmp_path: Path) -
         backup = ok(panel, "backup")
         (row,) = ok(panel, "backups")
         assert (row["id"], row["status"], row["nodes"]) == (backup["id"], "complete", 40)
-        restored = ok(panel, "restore", backup_id=backup["id"], into=str(tmp_path / "copy"))
+        into = tmp_path / SERVER_ROOT / "restored" / "copy"
+        restored = ok(panel, "restore", backup_id=backup["id"], into=str(into))
         assert restored["nodes"] == 40
-        with pl.connect(tmp_path / "copy") as copy:
+        with pl.connect(into) as copy:
             assert copy.count() == 40
         refused(panel, "drop_index", "IndexNotFoundError", name="nope")
         refused(panel, "compact", "InvalidDataError", level=-1)
     finally:
         panel.close()
+
+
+def test_a_remote_restore_is_done_by_the_server(
+    server: Background, remote: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over a RemoteDatabase the panel resolves, reads and checks no path on the kernel's
+    disk: with the kernel working in its own folder, relative paths are the server's
+    (relative to its database folder), the restore and its refusals are the server's
+    database's, and nothing appears where the kernel works."""
+    server_root = tmp_path / SERVER_ROOT
+    kernel_root = tmp_path / "kernel-root"
+    kernel_root.mkdir()
+    monkeypatch.chdir(kernel_root)
+    write_rounds(remote, rounds=1)
+    panel = StorageIndexes(remote, backup_dir="../served-backups")
+    try:
+        backup = ok(panel, "backup")
+        assert Path(backup["path"]).parent == server_root / "served-backups"
+        (row,) = ok(panel, "backups")
+        assert row["path"] == backup["path"]
+        restored = ok(panel, "restore", backup_id=backup["id"], into="../restored/copy")
+        into = server_root / "restored" / "copy"
+        assert restored == {"path": str(into), "backup": backup["id"], "nodes": 40}
+
+        taken = server_root / "restored" / "taken"
+        taken.mkdir()
+        (taken / "notes.txt").write_text("keep me")
+        for refused_into in (str(taken), "../served-backups/x", str(remote.path / "inside")):
+            refused(panel, "restore", "BackupError", backup_id=backup["id"], into=refused_into)
+        # The server refuses its database folder itself before its engine sees the call.
+        refused(panel, "restore", "PathNotAllowedError", backup_id=backup["id"], into=".")
+        partial = server_root / "served-backups" / "20990101T000000000000Z-abcdef.partial"
+        partial.mkdir()
+        (partial / "seg-000001.arrow").write_bytes(b"half a segment")
+        incomplete = ok(panel, "backups")[1]
+        assert incomplete["status"] == "incomplete"
+        message = refused(
+            panel, "restore", "BackupError", backup_id=incomplete["id"], into="../restored/b"
+        )
+        assert "incomplete" in message
+    finally:
+        panel.close()
+    # One restore and four refusals by the server's database ("." never reached it).
+    assert [e.name for e in server.db.instrumentation.events()].count("restore_backup") == 5
+    with pl.connect(into) as copy:
+        assert copy.count() == 40
+        assert copy.peer_id != remote.peer_id
+    assert sorted(p.name for p in (server_root / "restored").iterdir()) == ["copy", "taken"]
+    assert sorted(p.name for p in taken.iterdir()) == ["notes.txt"]
+    assert not (remote.path / "inside").exists()
+    assert list(kernel_root.iterdir()) == []
