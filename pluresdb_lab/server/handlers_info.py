@@ -9,7 +9,6 @@ from tornado import web
 
 import pluresdb_lab
 from pluresdb_lab.server.api import ApiHandler
-from pluresdb_lab.server.openapi import document
 
 
 class InfoHandler(ApiHandler):
@@ -37,4 +36,7 @@ class OpenApiHandler(ApiHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        # imported here: the document derives from the route table, which lists this handler
+        from pluresdb_lab.server.openapi import document
+
         self.reply(document(self.base_url))

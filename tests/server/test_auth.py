@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pluresdb_lab.server.routes import HANDLERS, ID
+from pluresdb_lab.server.routes import SEGMENT, TABLE
 
 METHODS = ("get", "post", "put", "delete")
 ROUTES = [
-    (pattern.replace(ID, "x").removesuffix("?"), method.upper())
-    for pattern, handler in HANDLERS
+    (SEGMENT.sub("x", entry.path), method.upper())
+    for entry in TABLE
     for method in METHODS
-    if method in vars(handler)
+    if method in vars(entry.handler)
 ]
 
 

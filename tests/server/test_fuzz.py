@@ -1,5 +1,6 @@
 """The REST API fuzzed from its own OpenAPI document (schemathesis): no request gets a
-5xx, and a rejected request (4xx) changes nothing.
+5xx, a rejected request (4xx) changes nothing, and every reply matches the schema the
+document derives for it.
 
 Routes that take server-side file paths (import, export, backups) are left out: random
 paths would make the server write files wherever they point; so are the mesh routes,
@@ -13,6 +14,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from pluresdb_lab.server.openapi import document
 from tests.server.conftest import TOKEN
@@ -52,3 +54,4 @@ def test_no_5xx_and_rejections_change_nothing(case: schemathesis.Case, base: str
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         assert state(base + "/") == before, (case.method, case.path, response.text)
+    case.validate_response(response, checks=[response_schema_conformance])
