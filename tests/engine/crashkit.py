@@ -2,7 +2,7 @@
 
 A child is a Python script (``sys.executable``) whose stdout lines a reader thread puts
 into a queue; every wait on it is bounded, and it is the only synchronisation.
-Used by test_crash.py and test_crash_mixed.py.
+Used by test_crash.py, test_crash_mixed.py and the storage tests' `spawn` fixture.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ class Child:
     def stderr_text(self) -> str:
         self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")[-4000:]
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
 
     def read(self, timeout: float = LINE_TIMEOUT) -> dict[str, Any]:
         try:
