@@ -34,6 +34,7 @@ from pluresdb_lab.engine._folder import (
     READY,
     REPLACED,
     RESTORING,
+    fsync_path,
     hold_lock,
     settle_restore,
     staging_folder,
@@ -51,14 +52,6 @@ def backups_beside(folder: str | os.PathLike[str]) -> Path:
     folder `<folder>-backups` (backups must lie outside the database folder)."""
     path = Path(folder)
     return path.parent / f"{path.name}-backups"
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _copy(src: Path, dst: Path, progress: Callable[[int], None]) -> str:
@@ -202,10 +195,10 @@ def write_backup(
         }
         (partial / BACKUP_FILE).write_text(json.dumps(meta, indent=1), "utf-8")
         for name in [*checksums, BACKUP_FILE]:
-            _fsync(partial / name)
+            fsync_path(partial / name)
         final = root / backup_id
         os.rename(partial, final)
-        _fsync(root)
+        fsync_path(root)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -316,7 +309,7 @@ def restore_backup(
             _fill(staging, result.backup, sources, progress)
             ready = staging_folder(target, READY, tag)
             os.rename(staging, ready)  # complete and fsynced: from here on it may be used
-            _fsync(target.parent)
+            fsync_path(target.parent)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -331,10 +324,10 @@ def restore_backup(
                 os.rename(old, target)  # put the old database back
             shutil.rmtree(ready, ignore_errors=True)
             raise
-        _fsync(target.parent)
+        fsync_path(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-        _fsync(target.parent)
+        fsync_path(target.parent)
     return target
 
 
@@ -354,6 +347,6 @@ def _fill(
     for name in backup.segments:
         _copy(sources[name], staging / name, advance)
     shutil.copyfile(backup.path / MANIFEST, staging / MANIFEST)
-    _fsync(staging / MANIFEST)
-    _fsync(staging / "LOCK")
-    _fsync(staging)
+    fsync_path(staging / MANIFEST)
+    fsync_path(staging / "LOCK")
+    fsync_path(staging)

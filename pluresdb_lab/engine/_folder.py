@@ -76,8 +76,9 @@ def raise_if_full(exc: OSError, doing: str, outcome: str) -> None:
         raise storage_error(exc, doing, outcome) from exc
 
 
-def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a folder: so the renames in it are durable)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -296,9 +297,9 @@ def settle_restore(target: Path) -> None:
                 if not os.path.lexists(target):
                     raise
                 # another process settled it first
-            fsync_dir(target.parent)
+            fsync_path(target.parent)
     for paths in found.values():
         for path in paths:
             if path not in live and path.exists():
                 shutil.rmtree(path, ignore_errors=True)
-    fsync_dir(target.parent)
+    fsync_path(target.parent)

@@ -44,6 +44,7 @@ from pluresdb_lab.engine._folder import (
     WAL_NAME,
     check_folder,
     file_number,
+    fsync_path,
     load_manifest,
     raise_if_full,
     settle_restore,
@@ -92,14 +93,6 @@ class CompactionPlan:
     inputs: list[Segment]
     level: int
     number: int
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def state_from_row(row: Row) -> NodeState:
@@ -296,7 +289,7 @@ class Store:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.folder / MANIFEST)
-            _fsync_dir(self.folder)
+            fsync_path(self.folder)
         except OSError as exc:
             tmp.unlink(missing_ok=True)  # a full disk must not keep the half-written copy
             outcome = "The manifest on disk is the previous one."
