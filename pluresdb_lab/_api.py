@@ -64,6 +64,14 @@ REMOTE_ONLY = frozenset({"url", "max_body_bytes"})
 """Public names only RemoteDatabase has (see DatabaseAPI's docstring)."""
 
 
+def backups_beside(folder: str | os.PathLike[str]) -> Path:
+    """Where backups of the database in `folder` go unless told otherwise: the sibling
+    folder `<folder>-backups` (backups must lie outside the database folder; a server
+    allows this folder without configuration)."""
+    path = Path(folder)
+    return path.parent / f"{path.name}-backups"
+
+
 class MeshAPI(Protocol):
     """The calls of `db.mesh` that an embedded `Mesh` and a served database's mesh
     (`client.RemoteMesh`) share. Listening, `configure`, `allow` and `bootstrap` are

@@ -4,6 +4,7 @@ Its values live in `pluresdb_lab._values` (light enough for the remote client) a
 re-exported here.
 """
 
+from pluresdb_lab._api import backups_beside
 from pluresdb_lab._values import (
     Backup,
     Change,
@@ -27,7 +28,7 @@ from pluresdb_lab._values import (
     Version,
     WriteInfo,
 )
-from pluresdb_lab.engine._backup import backups_beside, restore_backup, verify_backup
+from pluresdb_lab.engine._backup import restore_backup, verify_backup
 from pluresdb_lab.engine._database import Database
 from pluresdb_lab.engine._instrument import Event, Instrumentation
 from pluresdb_lab.engine._profiler import Profiler

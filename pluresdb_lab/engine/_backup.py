@@ -47,13 +47,6 @@ PARTIAL = ".partial"
 CHUNK = 1 << 20
 
 
-def backups_beside(folder: str | os.PathLike[str]) -> Path:
-    """Where backups of the database in `folder` go unless told otherwise: the sibling
-    folder `<folder>-backups` (backups must lie outside the database folder)."""
-    path = Path(folder)
-    return path.parent / f"{path.name}-backups"
-
-
 def _copy(src: Path, dst: Path, progress: Callable[[int], None]) -> str:
     """Copy a file, fsync it, and return the SHA-256 of what was written."""
     digest = hashlib.sha256()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
-from pluresdb_lab.engine import backups_beside
+from pluresdb_lab._api import backups_beside
 from pluresdb_lab.errors import InvalidDataError, PathNotAllowedError
 
 # Names at the top of a database folder that belong to the engine or the mesh.

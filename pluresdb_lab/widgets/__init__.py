@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pluresdb_lab._api import DatabaseAPI
 from pluresdb_lab.errors import NotFoundError
 from pluresdb_lab.widgets._panel import Panel, Progress, request
 from pluresdb_lab.widgets.mesh import MeshPanel
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 
-def panel(db: Any, name: str, **options: Any) -> Panel:
+def panel(db: DatabaseAPI, name: str, **options: Any) -> Panel:
     """The panel called `name` over `db` (what `db.panel(name)` returns)."""
     try:
         cls = PANELS[name]

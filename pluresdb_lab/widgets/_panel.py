@@ -26,6 +26,7 @@ import anywidget
 import pyarrow as pa
 import traitlets
 
+from pluresdb_lab._api import DatabaseAPI
 from pluresdb_lab.errors import FrontEndMissingError, InvalidRequestError, PluresDBError
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -82,7 +83,7 @@ class Panel(anywidget.AnyWidget):
                 found[marked[0]] = (attr, marked[1])
         cls._requests = found
 
-    def __init__(self, db: Any, **kwargs: Any) -> None:
+    def __init__(self, db: DatabaseAPI, **kwargs: Any) -> None:
         if not (STATIC / "widget.js").is_file():
             raise FrontEndMissingError(
                 f"the panels' front end is not built ({STATIC / 'widget.js'} is missing): "

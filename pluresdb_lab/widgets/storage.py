@@ -21,7 +21,8 @@ from typing import Any
 import pyarrow as pa
 import traitlets
 
-from pluresdb_lab.engine import Backup, backups_beside
+from pluresdb_lab._api import DatabaseAPI, backups_beside
+from pluresdb_lab._values import Backup
 from pluresdb_lab.errors import (
     BackupError,
     InvalidRequestError,
@@ -45,7 +46,7 @@ BACKUPS = pa.schema(
 )
 
 
-def default_backup_dir(db: Any) -> str:
+def default_backup_dir(db: DatabaseAPI) -> str:
     """A sibling of the database folder (`<folder>-backups`); "" for a database in memory."""
     return "" if db.path is None else str(backups_beside(db.path))
 
@@ -78,7 +79,9 @@ class StorageIndexes(Panel):
     live_progress = traitlets.Bool(True).tag(sync=True)
     """Whether compaction and backup report progress and can be cancelled (not over HTTP)."""
 
-    def __init__(self, db: Any, *, backup_dir: str | Path | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, db: DatabaseAPI, *, backup_dir: str | Path | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(db, **kwargs)
         # Over HTTP a call takes no progress callback: it returns when the server is
         # done, so the view shows no cancel button then.
@@ -119,7 +122,7 @@ class StorageIndexes(Panel):
     @request("compact", long=True)
     def compact(self, level: int | None = None, *, progress: Progress) -> Any:
         """Merge `level` into the next one, or (None) everything into one segment."""
-        report = self.db.compact(level, **self._progress(progress))
+        report = self.db.compact(level, progress=self._progress(progress))
         self.push("storage")
         return report
 
@@ -209,7 +212,9 @@ class StorageIndexes(Panel):
         if not isinstance(incremental, bool):
             raise InvalidRequestError(f"incremental is true or false, got {incremental!r}")
         folder = self._backup_folder()
-        made: Backup = self.db.backup(folder, incremental=incremental, **self._progress(progress))
+        made: Backup = self.db.backup(
+            folder, incremental=incremental, progress=self._progress(progress)
+        )
         self.push("backups")
         return {"id": made.id, "kind": made.kind, "size": made.size, "path": str(made.path)}
 
@@ -227,13 +232,16 @@ class StorageIndexes(Panel):
         chosen = next((b for b in self.db.backups(folder) if b.id == backup_id), None)
         if chosen is None:
             raise NotFoundError(f"there is no backup {backup_id!r} in {folder}")
-        restored = self.db.restore_backup(chosen.path, _user_path(into), **self._progress(progress))
+        restored = self.db.restore_backup(
+            chosen.path, _user_path(into), progress=self._progress(progress)
+        )
         return {"path": str(restored), "backup": chosen.id, "nodes": chosen.nodes}
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _progress(self, progress: Progress) -> dict[str, Progress]:
-        return {"progress": progress} if self.live_progress else {}
+    def _progress(self, progress: Progress) -> Progress | None:
+        """The panel's progress callback, where the database reports progress."""
+        return progress if self.live_progress else None
 
     def _backup_folder(self) -> str:
         if not self.backup_dir:

@@ -147,9 +147,11 @@ def test_the_contract_names_no_method_the_interface_lacks() -> None:
         assert re.search(rf"\b{name}\b", as_of), f"the as_of line does not name {name}"
 
 
-def test_the_client_loads_no_engine() -> None:
+def test_the_client_and_the_panels_load_no_engine() -> None:
+    """A kernel that reaches a server's database needs neither the engine nor the mesh
+    (the panels depend only on the interface)."""
     probe = (
-        "import pluresdb_lab.client, sys; "
+        "import pluresdb_lab.client, pluresdb_lab.widgets, sys; "
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {set(HEAVY)!r}"
         " or m.startswith(('pluresdb_lab.engine', 'pluresdb_lab.mesh'))))"
     )
