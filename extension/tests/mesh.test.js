@@ -28,6 +28,8 @@ function peer(overrides = {}) {
     ops_received: 300,
     last_seen: NOW,
     sync_progress: { received: 300, to_receive: 300, sent: 0, to_send: 0 },
+    send_state: "streaming",
+    send_buffer_bytes: 0,
     last_error: null,
     ...overrides,
   };
@@ -47,6 +49,8 @@ function replies() {
         bytes_in: 120,
         bytes_out: 96,
         last_error: "refused by the peer: wrong mesh secret",
+        send_state: "held-back",
+        send_buffer_bytes: 3 * 1024 * 1024,
       }),
     ],
     snapshots: [],
@@ -137,6 +141,9 @@ describe("Mesh panel", () => {
     expect(text(q(details, "detail-error"))).toBe("refused by the peer: wrong mesh secret");
     expect(text(q(details, "detail-sync"))).toBe("received 300 of 300, sent 0 of 0");
     expect(text(q(details, "detail-ops"))).toBe("300 / 0");
+    expect(text(q(details, "detail-send"))).toBe(
+      "held back: the peer is not reading, 3.00 MiB not yet read by the peer",
+    );
   });
 
   it("keeps the polled rates per link and says they are the panel's samples", async () => {
