@@ -2,8 +2,8 @@
 rejection has one class and one message wherever the database lives.
 
 The client runs only the checks it needs before sending: on values it would otherwise
-reshape on the way (a string read as a list of ids, a dict as a list of ops), cannot
-send (a callback, a datetime) or puts into a URL (a node id). Everything else goes to
+reshape on the way (a dict read as a list of ops), cannot send (a callback, a datetime)
+or puts into a URL or a query string (a node id). Everything else goes to
 the server as given, and the server's engine judges it with the engine's own checks.
 """
 

@@ -6,9 +6,29 @@ the server's engine rejects exactly what it would reject in process), tables as 
 IPC, replies as JSON. An error reply raises the same `pluresdb_lab.errors` class the
 server's engine raised, so code cannot tell a remote database from an embedded one.
 
-`RemoteDatabase` implements `pluresdb_lab.DatabaseAPI` (where the API is documented)
-and `RemoteSnapshot` `SnapshotAPI`. This module loads neither the engine nor the mesh:
-its values come from `pluresdb_lab._values`.
+`RemoteDatabase` implements `pluresdb_lab.DatabaseAPI` (where the API is documented),
+`RemoteSnapshot` `SnapshotAPI`, `RemoteMesh` `MeshAPI` and `RemoteProfiler`
+`ProfilerAPI`. Their methods are derived from the route table and the interface's
+signatures (`_derive`: `derive` adds them when the class is made), except these,
+written here because their wire shape is not the regular one:
+
+- `RemoteDatabase.close`: ends the client's own connections and feeds; no route.
+- `RemoteDatabase.put_many`: the records are the body (msgpack, or Arrow IPC for a
+  table or DataFrame), the options go in the query.
+- `RemoteDatabase.subscribe`: a stream of server-sent events, read on a thread.
+- `RemoteDatabase.as_of`: a `RemoteSnapshot`, whose reads send `?as_of=`.
+- `RemoteDatabase.ops_since`, `RemoteDatabase.apply_ops`: ops hold bytes, so they
+  travel as msgpack both ways, the ops themselves rather than an object of arguments.
+- `RemoteDatabase.query`, `RemoteDatabase.explain`: the body is the query spec itself.
+- `RemoteDatabase.mesh`, `RemoteDatabase.profiler`: the objects below.
+- `RemoteMesh.identity`, `RemoteMesh.paused`: properties, read from `GET mesh`.
+- `RemoteMesh.pause`, `RemoteMesh.resume`: one route sets the state (`mesh.set_paused`).
+- `RemoteMesh.delete_snapshot`: the query names `snapshot_id` `id`.
+- `RemoteProfiler.slow_threshold_ms`: a property, read and set.
+- `RemoteProfiler.trends`: the query names `window_s` `window`.
+
+This module loads neither the engine, the mesh nor the server: its values come from
+`pluresdb_lab._values`, its routes from `pluresdb_lab._routes`.
 """
 
 from __future__ import annotations
@@ -17,14 +37,12 @@ import builtins
 import functools
 import http.cookiejar
 import json
-import os
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import httpx
 import msgpack
@@ -32,49 +50,20 @@ import numpy as np
 import pyarrow as pa
 
 from pluresdb_lab import _wire, errors
-from pluresdb_lab._api import DatabaseAPI, SnapshotAPI
+from pluresdb_lab._api import DatabaseAPI, MeshAPI, ProfilerAPI, SnapshotAPI
 from pluresdb_lab._checks import (
     check_callback,
-    check_id_list,
     check_op_list,
     epoch_seconds,
     frame_to_table,
-    id_string,
     records_kind,
 )
+from pluresdb_lab._derive import Call, derive, query_text
 from pluresdb_lab._transport import Transport
-from pluresdb_lab._values import (
-    Backup,
-    Change,
-    CompactionReport,
-    Conflict,
-    Direction,
-    Hop,
-    LargeNode,
-    LevelStats,
-    Node,
-    Op,
-    PeerIdentity,
-    Progress,
-    RecoveryReport,
-    SearchHit,
-    SearchResult,
-    SlowOp,
-    StorageStats,
-    Subscription,
-    Suggestion,
-    Talker,
-    TrendPoint,
-    VectorHit,
-    Verification,
-    Version,
-)
+from pluresdb_lab._values import Change, Op, PeerIdentity, RecoveryReport, Subscription, TrendPoint
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from pluresdb_lab.mesh import PeerInfo, SnapshotInfo
-    from pluresdb_lab.mesh._log import Entry
 
 
 def _error_from(response: httpx.Response) -> errors.PluresDBError:
@@ -104,13 +93,7 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _no_progress(progress: Progress | None) -> None:
-    if progress is not None:
-        raise errors.InvalidDataError(
-            "progress callbacks are not available over HTTP; the call returns when done"
-        )
-
-
+@derive(DatabaseAPI)
 class RemoteDatabase(DatabaseAPI):
     """A database served by `pluresdb serve` or the Jupyter extension.
 
@@ -180,13 +163,23 @@ class RemoteDatabase(DatabaseAPI):
     def _json(self, method: str, route: str, *, body: Any = None, **kwargs: Any) -> Any:
         return self._send(method, route, body=body, **kwargs).json()
 
-    @staticmethod
-    def _node_route(node_id: str, tail: str = "") -> str:
-        return f"node/{quote(id_string(node_id), safe='')}{tail}"
-
-    def _table(self, route: str, **kwargs: Any) -> pa.Table:
-        headers = {"Accept": _wire.ARROW}
-        return _wire.table_from_ipc(self._send("GET", route, headers=headers, **kwargs).content)
+    def _call(self, call: Call, values: dict[str, Any], as_of: str | None = None) -> Any:
+        """Make a derived call (`_derive`), reading the state at `as_of` when given."""
+        route, params, body = call.request(values)
+        if as_of is not None:
+            params["as_of"] = as_of
+        options: dict[str, Any] = {}
+        if params:
+            options["params"] = params
+        if call.headers:
+            options["headers"] = call.headers
+        try:
+            response = self._send(call.verb, route, body=body, **options)
+        except errors.NotFoundError:
+            if call.none_if_missing:
+                return None
+            raise
+        return call.result(response.content)
 
     @functools.cached_property
     def mesh(self) -> RemoteMesh:
@@ -198,7 +191,7 @@ class RemoteDatabase(DatabaseAPI):
         """The served database's profiler: slow ops, large nodes, talkers, trends, advice."""
         return RemoteProfiler(self)
 
-    # -- lifecycle ---------------------------------------------------------------------
+    # -- written by hand (see the module's docstring) ------------------------------------
 
     def __repr__(self) -> str:
         return f"<pluresdb_lab.RemoteDatabase {self.url} peer={self.peer_id}>"
@@ -212,22 +205,6 @@ class RemoteDatabase(DatabaseAPI):
         self.closed = True
         self._http.close()
 
-    # -- nodes -------------------------------------------------------------------------
-
-    def put(
-        self,
-        id: str,
-        data: dict[str, Any],
-        *,
-        type: str | None = None,
-        vector: Sequence[float] | np.ndarray[Any, Any] | None = None,
-    ) -> Node:
-        """Merge `data` into node `id` (None deletes a field); returns the node."""
-        if isinstance(vector, np.ndarray):
-            vector = vector.tolist()
-        body = {"data": data, "type": type, "vector": vector}
-        return _wire.node_from_json(self._json("PUT", self._node_route(id), body=body))
-
     def put_many(
         self,
         records: Iterable[dict[str, Any]] | pd.DataFrame | pa.Table,
@@ -237,7 +214,7 @@ class RemoteDatabase(DatabaseAPI):
         vector_field: str | None = None,
     ) -> int:
         """Write many nodes in one operation (tables travel as Arrow IPC); returns how many."""
-        params = _only(type=type, id_field=id_field, vector_field=vector_field)
+        params = _texts(type=type, id_field=id_field, vector_field=vector_field)
         kind = records_kind(records)
         if kind == "dicts":
             reply = self._json("POST", "nodes", body=list(records), params=params)
@@ -248,74 +225,10 @@ class RemoteDatabase(DatabaseAPI):
             reply = self._json("POST", "nodes", content=content, headers=headers, params=params)
         return int(reply["written"])
 
-    def get(self, id: str) -> Node | None:
-        """The node with this id, or None."""
-        try:
-            return _wire.node_from_json(self._json("GET", self._node_route(id)))
-        except errors.NotFoundError:
-            return None
-
-    def get_many(self, ids: Iterable[str]) -> list[Node | None]:
-        """Nodes for `ids`, in the same order, None where absent."""
-        check_id_list(ids)
-        reply = self._json("POST", "nodes/get", body={"ids": list(ids)})
-        return [_wire.maybe_node(n) for n in reply["nodes"]]
-
-    def delete(self, id: str) -> bool:
-        """Delete node `id` and its edges; False when there was no such node."""
-        return bool(self._json("DELETE", self._node_route(id))["deleted"])
-
-    def count(self, type: str | None = None) -> int:
-        """How many nodes (of one type, when given) exist."""
-        return int(self._json("GET", "nodes/count", params=_only(type=type))["count"])
-
-    def types(self) -> dict[str | None, int]:
-        """Node count per type (None for untyped nodes)."""
-        return _wire.types_from_json(self._json("GET", "types")["types"])
-
-    def list(self, type: str | None = None, limit: int = 100, offset: int = 0) -> list[Node]:
-        """Nodes sorted by id, `limit` of them from `offset`."""
-        params = _only(type=type, limit=limit, offset=offset)
-        return [_wire.node_from_json(n) for n in self._json("GET", "nodes", params=params)["nodes"]]
-
-    # -- edges -------------------------------------------------------------------------
-
-    def link(self, src: str, dst: str, label: str, data: dict[str, Any] | None = None) -> Node:
-        """Create (or update) the edge `src -[label]-> dst`; both nodes must exist."""
-        body = {"src": src, "dst": dst, "label": label, "data": data}
-        return _wire.node_from_json(self._json("POST", "edges", body=body))
-
-    def unlink(self, src: str, dst: str, label: str) -> bool:
-        """Remove the edge `src -[label]-> dst`; False when there was none."""
-        params = _only(src=id_string(src), dst=id_string(dst), label=label)
-        return bool(self._json("DELETE", "edges", params=params)["deleted"])
-
-    def neighbors(
-        self, id: str, label: str | None = None, direction: Direction = "out"
-    ) -> builtins.list[Node]:
-        """Nodes one edge away from `id`, sorted by id."""
-        route = self._node_route(id, "/neighbors")
-        reply = self._json("GET", route, params=_only(label=label, direction=direction))
-        return [_wire.node_from_json(n) for n in reply["nodes"]]
-
-    # -- history -----------------------------------------------------------------------
-
-    def history(self, id: str) -> builtins.list[Version]:
-        """Every visible version of node `id`, oldest first."""
-        reply = self._json("GET", self._node_route(id, "/history"))
-        return [_wire.version_from_json(v) for v in reply["versions"]]
-
-    def restore(self, id: str, version: int) -> Node:
-        """Make version `version` of node `id` current again (as a new version)."""
-        route = self._node_route(id, "/restore")
-        return _wire.node_from_json(self._json("POST", route, body={"version": version}))
-
     def as_of(self, when: datetime | float | int) -> SnapshotAPI:
         """A read-only view of the database as it was at `when` (read on the server)."""
         self._check_open()
         return RemoteSnapshot(self, str(epoch_seconds(when)))
-
-    # -- changes -----------------------------------------------------------------------
 
     def subscribe(
         self, callback: Callable[[Change], None], *, id: str | None = None, type: str | None = None
@@ -323,127 +236,10 @@ class RemoteDatabase(DatabaseAPI):
         """Call `callback(change)` (on a feed thread) after every matching change."""
         self._check_open()
         check_callback(callback, "subscribe")
-        feed = _Feed(self, callback, _only(id=id, type=type))
+        feed = _Feed(self, callback, _texts(id=id, type=type))
         self._feeds.add(feed)
         feed.start()
         return Subscription(callback, id, type, lambda _: feed.stop())
-
-    # -- analytics ---------------------------------------------------------------------
-
-    def to_arrow(self, type: str | None = None) -> pa.Table:
-        """Current nodes as an Arrow table (sent as Arrow IPC)."""
-        return self._table("table", params=_only(type=type))
-
-    def sql(
-        self, query: str, params: builtins.list[Any] | dict[str, Any] | None = None
-    ) -> pa.Table:
-        """Run SQL (DuckDB) on the server; the result comes back as Arrow IPC."""
-        return _sql(self, query, params, {})
-
-    # -- indexes, search, queries, graph -----------------------------------------------
-
-    def create_index(
-        self,
-        kind: str,
-        *,
-        name: str | None = None,
-        type: str | None = None,
-        fields: str | Sequence[str] | None = None,
-        **params: Any,
-    ) -> dict[str, Any]:
-        """Create and build an index on the server; returns its description."""
-        body = {"kind": kind, "name": name, "type": type, "fields": fields, "params": params}
-        described: dict[str, Any] = self._json("POST", "indexes", body=body)
-        return described
-
-    def drop_index(self, name: str) -> None:
-        """Remove an index and its saved files."""
-        self._send("DELETE", f"indexes/{quote(name, safe='')}")
-
-    def indexes(self) -> builtins.list[dict[str, Any]]:
-        """Every index: definition, entries, build time, memory, queries, latencies."""
-        found: builtins.list[dict[str, Any]] = self._json("GET", "indexes")["indexes"]
-        return found
-
-    def search(
-        self,
-        text: str,
-        *,
-        fields: Sequence[str] | dict[str, float] | None = None,
-        type: str | None = None,
-        facets: Sequence[Any] | None = None,
-        filter: dict[str, Any] | None = None,
-        limit: int = 10,
-    ) -> SearchResult:
-        """BM25 text search on the server."""
-        body = {
-            "text": text,
-            "fields": fields,
-            "type": type,
-            "facets": facets,
-            "filter": filter,
-            "limit": limit,
-        }
-        reply = self._json("POST", "search", body=body)
-        hits = [
-            SearchHit(h["id"], h["score"], h["snippet"], _wire.node_from_json(h["node"]))
-            for h in reply["hits"]
-        ]
-        return SearchResult(hits, reply["total"], reply["facets"])
-
-    def vector_search(
-        self,
-        query: Any,
-        k: int = 10,
-        *,
-        filter: dict[str, Any] | None = None,
-        index: str | None = None,
-    ) -> builtins.list[VectorHit]:
-        """The k nodes nearest to `query` (a vector, a node id, or text)."""
-        if isinstance(query, np.ndarray):
-            query = query.tolist()
-        body = {"query": query, "k": k, "filter": filter, "index": index}
-        reply = self._json("POST", "vector-search", body=body)
-        return [
-            VectorHit(h["id"], h["score"], _wire.node_from_json(h["node"])) for h in reply["hits"]
-        ]
-
-    def query(self, spec: dict[str, Any]) -> pa.Table:
-        """Run a query spec on the server; the result comes back as Arrow IPC."""
-        response = self._send("POST", "query", body=spec, headers={"Accept": _wire.ARROW})
-        return _wire.table_from_ipc(response.content)
-
-    def explain(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """How the server would run a query spec (which index serves it)."""
-        plan: dict[str, Any] = self._json("POST", "explain", body=spec)
-        return plan
-
-    def traverse(
-        self, start: str, depth: int, label: str | None = None, direction: Direction = "out"
-    ) -> builtins.list[Hop]:
-        """Nodes within `depth` edges of `start` (breadth first)."""
-        params = _only(depth=depth, label=label, direction=direction)
-        reply = self._json("GET", self._node_route(start, "/traverse"), params=params)
-        return [Hop(h["id"], h["depth"], h["parent"]) for h in reply["hops"]]
-
-    def shortest_path(
-        self, a: str, b: str, *, label: str | None = None, direction: Direction = "out"
-    ) -> builtins.list[str] | None:
-        """Ids on a shortest path from a to b, or None if unreachable."""
-        params = _only(a=id_string(a), b=id_string(b), label=label, direction=direction)
-        path: builtins.list[str] | None = self._json("GET", "path", params=params)["path"]
-        return path
-
-    def degree(self, id: str, *, label: str | None = None, direction: Direction = "both") -> int:
-        """How many edges touch node `id`."""
-        params = _only(label=label, direction=direction)
-        return int(self._json("GET", self._node_route(id, "/degree"), params=params)["degree"])
-
-    # -- replication and conflicts -----------------------------------------------------
-
-    def version_vector(self) -> dict[str, int]:
-        """peer id -> highest sequence number applied from it."""
-        return dict(self._json("GET", "version-vector")["version_vector"])
 
     def ops_since(self, version_vector: dict[str, int] | None = None) -> builtins.list[Op]:
         """Every op the server holds that `version_vector` does not cover."""
@@ -459,110 +255,54 @@ class RemoteDatabase(DatabaseAPI):
         headers = {"Content-Type": _wire.MSGPACK}
         return int(self._json("PUT", "ops", content=body, headers=headers)["applied"])
 
-    def conflicts(self, id: str | None = None) -> builtins.list[Conflict]:
-        """Concurrent writes that last-writer-wins resolved, with both sides."""
-        reply = self._json("GET", "conflicts", params=_only(id=id))
-        return [_wire.conflict_from_json(c) for c in reply["conflicts"]]
+    def query(self, spec: dict[str, Any]) -> pa.Table:
+        """Run a query spec on the server; the result comes back as Arrow IPC."""
+        response = self._send("POST", "query", body=spec, headers={"Accept": _wire.ARROW})
+        return _wire.table_from_ipc(response.content)
 
-    def resolve_conflict(self, conflict_id: str, choose: str = "winner") -> Node:
-        """Settle a conflict by writing the chosen side's value ("winner" or "loser")."""
-        route = f"conflicts/{quote(conflict_id, safe='')}/resolve"
-        return _wire.node_from_json(self._json("POST", route, body={"choose": choose}))
+    def explain(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """How the server would run a query spec (which index serves it)."""
+        plan: dict[str, Any] = self._json("POST", "explain", body=spec)
+        return plan
 
-    # -- storage -----------------------------------------------------------------------
-
-    def flush(self) -> None:
-        """Write the server's memtable into a segment now."""
-        self._send("POST", "storage/flush")
-
-    def storage_stats(self) -> StorageStats:
-        """Sizes, levels and amplification of the server's storage, measured now."""
-        body = self._json("GET", "storage")
-        body["levels"] = [LevelStats(**level) for level in body["levels"]]
-        return StorageStats(**body)
-
-    def compact(
-        self, level: int | None = None, *, progress: Progress | None = None
-    ) -> CompactionReport:
-        """Compact the server's storage now (None: a full compaction)."""
-        _no_progress(progress)
-        return CompactionReport(**self._json("POST", "storage/compact", body={"level": level}))
-
-    def backup(
-        self,
-        dest: str | os.PathLike[str],
-        *,
-        incremental: bool = False,
-        progress: Progress | None = None,
-    ) -> Backup:
-        """Back the database up into the folder `dest` on the server's machine."""
-        _no_progress(progress)
-        body = {"dest": str(dest), "incremental": incremental}
-        return _wire.backup_from_json(self._json("POST", "backups", body=body))
-
-    def backups(self, dest: str | os.PathLike[str]) -> builtins.list[Backup]:
-        """The backups in `dest` (on the server's machine), oldest first."""
-        reply = self._json("GET", "backups", params={"dest": str(dest)})
-        return [_wire.backup_from_json(b) for b in reply["backups"]]
-
-    def verify_backup(self, path: str | os.PathLike[str]) -> Verification:
-        """Check the backup in the folder `path` on the server's machine."""
-        reply = self._json("POST", "backups/verify", body={"path": str(path)})
-        backup = reply["backup"]
-        return Verification(
-            ok=bool(reply["ok"]),
-            problems=list(reply["problems"]),
-            backup=None if backup is None else _wire.backup_from_json(backup),
-            files_checked=int(reply["files_checked"]),
-        )
-
-    def restore_backup(
-        self,
-        path: str | os.PathLike[str],
-        into: str | os.PathLike[str],
-        *,
-        overwrite: bool = False,
-        progress: Progress | None = None,
-    ) -> Path:
-        """Restore a backup on the server's machine (never into the served folder)."""
-        _no_progress(progress)
-        body = {"path": str(path), "into": str(into), "overwrite": overwrite}
-        return Path(self._json("POST", "backups/restore", body=body)["path"])
-
-    def import_file(
-        self,
-        path: str | os.PathLike[str],
-        format: str | None = None,
-        *,
-        type: str | None = None,
-        id_field: str | None = None,
-        mapping: dict[str, str | None] | None = None,
-        progress: Progress | None = None,
-    ) -> int:
-        """Import a file on the server's machine, all or nothing; returns nodes written."""
-        _no_progress(progress)
-        body = {
-            "path": str(path),
-            "format": format,
-            "type": type,
-            "id_field": id_field,
-            "mapping": mapping,
-        }
-        return int(self._json("POST", "import", body=body)["imported"])
-
-    def export(
-        self,
-        path: str | os.PathLike[str],
-        format: str | None = None,
-        *,
-        type: str | None = None,
-        query: str | None = None,
-    ) -> int:
-        """Export nodes (or a SQL result) to a file on the server's machine; returns rows."""
-        body = {"path": str(path), "format": format, "type": type, "query": query}
-        return int(self._json("POST", "export", body=body)["exported"])
+    if TYPE_CHECKING:  # made by `derive` with the class; named here for the type checker
+        put = DatabaseAPI.put
+        get = DatabaseAPI.get
+        get_many = DatabaseAPI.get_many
+        delete = DatabaseAPI.delete
+        count = DatabaseAPI.count
+        types = DatabaseAPI.types
+        list = DatabaseAPI.list
+        link = DatabaseAPI.link
+        unlink = DatabaseAPI.unlink
+        neighbors = DatabaseAPI.neighbors
+        history = DatabaseAPI.history
+        restore = DatabaseAPI.restore
+        conflicts = DatabaseAPI.conflicts
+        resolve_conflict = DatabaseAPI.resolve_conflict
+        to_arrow = DatabaseAPI.to_arrow
+        sql = DatabaseAPI.sql
+        version_vector = DatabaseAPI.version_vector
+        flush = DatabaseAPI.flush
+        storage_stats = DatabaseAPI.storage_stats
+        compact = DatabaseAPI.compact
+        backup = DatabaseAPI.backup
+        backups = DatabaseAPI.backups
+        verify_backup = DatabaseAPI.verify_backup
+        restore_backup = DatabaseAPI.restore_backup
+        import_file = DatabaseAPI.import_file
+        export = DatabaseAPI.export
+        create_index = DatabaseAPI.create_index
+        drop_index = DatabaseAPI.drop_index
+        indexes = DatabaseAPI.indexes
+        search = DatabaseAPI.search
+        vector_search = DatabaseAPI.vector_search
+        traverse = DatabaseAPI.traverse
+        shortest_path = DatabaseAPI.shortest_path
+        degree = DatabaseAPI.degree
 
 
+@derive(SnapshotAPI, as_of=True)
 class RemoteSnapshot(SnapshotAPI):
     """A read-only view of a remote database as it was at a moment (`as_of`): each
     call reads the server's database with `?as_of=`."""
@@ -572,44 +312,27 @@ class RemoteSnapshot(SnapshotAPI):
         self._when = when
         self.time = datetime.fromtimestamp(float(when), UTC)
 
-    def get(self, id: str) -> Node | None:
-        try:
-            reply = self._db._json("GET", self._db._node_route(id), params={"as_of": self._when})
-        except errors.NotFoundError:
-            return None
-        return _wire.node_from_json(reply)
+    def _call(self, call: Call, values: dict[str, Any]) -> Any:
+        return self._db._call(call, values, as_of=self._when)
 
-    def list(
-        self, type: str | None = None, limit: int = 100, offset: int = 0
-    ) -> builtins.list[Node]:
-        params = _only(type=type, limit=limit, offset=offset, as_of=self._when)
-        return [
-            _wire.node_from_json(n) for n in self._db._json("GET", "nodes", params=params)["nodes"]
-        ]
-
-    def count(self, type: str | None = None) -> int:
-        params = _only(type=type, as_of=self._when)
-        return int(self._db._json("GET", "nodes/count", params=params)["count"])
-
-    def types(self) -> dict[str | None, int]:
-        return _wire.types_from_json(
-            self._db._json("GET", "types", params={"as_of": self._when})["types"]
-        )
-
-    def to_arrow(self, type: str | None = None) -> pa.Table:
-        return self._db._table("table", params=_only(type=type, as_of=self._when))
-
-    def sql(
-        self, query: str, params: builtins.list[Any] | dict[str, Any] | None = None
-    ) -> pa.Table:
-        return _sql(self._db, query, params, {"as_of": self._when})
+    if TYPE_CHECKING:  # made by `derive` with the class; named here for the type checker
+        get = SnapshotAPI.get
+        list = SnapshotAPI.list
+        count = SnapshotAPI.count
+        types = SnapshotAPI.types
+        to_arrow = SnapshotAPI.to_arrow
+        sql = SnapshotAPI.sql
 
 
-class RemoteMesh:
+@derive(MeshAPI, owner="mesh")
+class RemoteMesh(MeshAPI):
     """The mesh of a served database, with the calls of `pluresdb_lab.mesh.Mesh`."""
 
     def __init__(self, db: RemoteDatabase) -> None:
         self._db = db
+
+    def _call(self, call: Call, values: dict[str, Any]) -> Any:
+        return self._db._call(call, values)
 
     @property
     def identity(self) -> PeerIdentity:
@@ -621,46 +344,61 @@ class RemoteMesh:
     def paused(self) -> bool:
         return bool(self._db._json("GET", "mesh")["paused"])
 
-    def peers(self) -> builtins.list[PeerInfo]:
-        """Every link with its state and counters."""
-        found: builtins.list[PeerInfo] = self._db._json("GET", "mesh")["peers"]
-        return found
-
-    def connect(self, url: str, *, peer_id: str | None = None) -> None:
-        """Have the server keep a link to the peer at `url`."""
-        self._db._send("POST", "mesh/peers", body={"url": url, "peer_id": peer_id})
-
-    def disconnect(self, peer_id: str) -> None:
-        """Have the server close its links to `peer_id`."""
-        self._db._send("DELETE", "mesh/peers", params=_only(peer_id=peer_id))
-
-    def sync(self, peer_id: str | None = None) -> None:
-        """Run a sync round with one peer, or all."""
-        self._db._send("POST", "mesh/sync", body={"peer_id": peer_id})
-
     def pause(self) -> None:
         self._db._send("PUT", "mesh", body={"paused": True})
 
     def resume(self) -> None:
         self._db._send("PUT", "mesh", body={"paused": False})
 
-    def logs(self, limit: int = 200, level: str | None = None) -> builtins.list[Entry]:
-        """The newest mesh log entries."""
-        params = _only(limit=limit, level=level)
-        entries: builtins.list[Entry] = self._db._json("GET", "mesh/logs", params=params)["entries"]
-        return entries
-
-    def snapshot(self) -> SnapshotInfo:
-        """Take a snapshot on the server now."""
-        info: SnapshotInfo = self._db._json("POST", "mesh/snapshots")
-        return info
-
-    def snapshots(self) -> builtins.list[SnapshotInfo]:
-        found: builtins.list[SnapshotInfo] = self._db._json("GET", "mesh/snapshots")["snapshots"]
-        return found
-
     def delete_snapshot(self, snapshot_id: str) -> None:
-        self._db._send("DELETE", "mesh/snapshots", params=_only(id=snapshot_id))
+        params = {"id": query_text("snapshot_id", snapshot_id)}
+        self._db._send("DELETE", "mesh/snapshots", params=params)
+
+    if TYPE_CHECKING:  # made by `derive` with the class; named here for the type checker
+        peers = MeshAPI.peers
+        connect = MeshAPI.connect
+        disconnect = MeshAPI.disconnect
+        sync = MeshAPI.sync
+        logs = MeshAPI.logs
+        snapshot = MeshAPI.snapshot
+        snapshots = MeshAPI.snapshots
+
+
+@derive(ProfilerAPI, owner="profiler")
+class RemoteProfiler(ProfilerAPI):
+    """The profiler of a served database, with the calls of `engine.Profiler`."""
+
+    def __init__(self, db: RemoteDatabase) -> None:
+        self._db = db
+
+    def _call(self, call: Call, values: dict[str, Any]) -> Any:
+        return self._db._call(call, values)
+
+    @property
+    def slow_threshold_ms(self) -> float:
+        """Operations taking at least this many milliseconds are slow."""
+        return float(self._db._json("GET", "profiling/threshold")["slow_threshold_ms"])
+
+    @slow_threshold_ms.setter
+    def slow_threshold_ms(self, value: float) -> None:
+        self._db._send("PUT", "profiling/threshold", body={"slow_threshold_ms": value})
+
+    def trends(self, window_s: float = 300) -> builtins.list[TrendPoint]:
+        """One point per second that had operations, over the last `window_s` seconds."""
+        if isinstance(window_s, bool) or not isinstance(window_s, (int, float)):
+            raise errors.InvalidDataError(f"window_s is a finite number > 0, got {window_s!r}")
+        params = {"window": repr(float(window_s))}  # the server checks the value
+        reply = self._db._json("GET", "profiling/trends", params=params)
+        return [TrendPoint(**point) for point in reply["points"]]
+
+    if TYPE_CHECKING:  # made by `derive` with the class; named here for the type checker
+        slow_ops = ProfilerAPI.slow_ops
+        large_nodes = ProfilerAPI.large_nodes
+        top_talkers = ProfilerAPI.top_talkers
+        suggestions = ProfilerAPI.suggestions
+        apply = ProfilerAPI.apply
+        dismiss = ProfilerAPI.dismiss
+        reset = ProfilerAPI.reset
 
 
 class _Feed:
@@ -724,32 +462,9 @@ class _Feed:
         self._db._feeds.discard(self)
 
 
-ID_PARAMS = frozenset({"id", "a", "b", "src", "dst", "peer_id"})
-INT_PARAMS = frozenset({"limit", "offset", "depth"})
-
-
-def _only(**params: Any) -> dict[str, str]:
-    """Query parameters, leaving out those that are None.
-
-    A query string flattens every value to text, so the types are checked here, where
-    `count(5)` can still be told from `count("5")`: integers where integers belong,
-    strings elsewhere (a bad node id raises InvalidIdError, anything else
-    InvalidDataError), as the engine checks its arguments.
-    """
-    query = {}
-    for name, value in params.items():
-        if value is None:
-            continue
-        if name in INT_PARAMS:
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise errors.InvalidDataError(
-                    f"{name} is an integer, got {type(value).__name__}: {value!r:.60}"
-                )
-        elif not isinstance(value, str):
-            cls = errors.InvalidIdError if name in ID_PARAMS else errors.InvalidDataError
-            raise cls(f"{name} is a string, got {type(value).__name__}: {value!r:.60}")
-        query[name] = str(value)
-    return query
+def _texts(**values: object) -> dict[str, str]:
+    """String arguments as query parameters, leaving out those that are None."""
+    return {name: query_text(name, v) for name, v in values.items() if v is not None}
 
 
 def _pack_default(value: Any) -> Any:
@@ -774,79 +489,3 @@ def _pack(value: Any) -> bytes:
     except (TypeError, ValueError) as exc:
         raise errors.InvalidDataError(f"the value cannot be sent: {exc}") from None
     return packed
-
-
-def _sql(
-    db: RemoteDatabase,
-    query: str,
-    params: builtins.list[Any] | dict[str, Any] | None,
-    where: dict[str, str],
-) -> pa.Table:
-    if not isinstance(query, str):
-        raise errors.InvalidDataError("sql() needs a query string")
-    body = {"query": query, "params": params}
-    response = db._send("POST", "sql", body=body, headers={"Accept": _wire.ARROW}, params=where)
-    return _wire.table_from_ipc(response.content)
-
-
-class RemoteProfiler:
-    """The profiler of a served database, with the calls of `engine.Profiler`."""
-
-    def __init__(self, db: RemoteDatabase) -> None:
-        self._db = db
-
-    @property
-    def slow_threshold_ms(self) -> float:
-        """Operations taking at least this many milliseconds are slow."""
-        return float(self._db._json("GET", "profiling/threshold")["slow_threshold_ms"])
-
-    @slow_threshold_ms.setter
-    def slow_threshold_ms(self, value: float) -> None:
-        self._db._send("PUT", "profiling/threshold", body={"slow_threshold_ms": value})
-
-    def slow_ops(self, limit: int = 100) -> builtins.list[SlowOp]:
-        """The newest `limit` slow operations, newest first."""
-        reply = self._db._json("GET", "profiling/slow", params=_only(limit=limit))
-        return [SlowOp(**op) for op in reply["ops"]]
-
-    def large_nodes(self, limit: int = 20) -> builtins.list[LargeNode]:
-        """The largest nodes read or written since the server's profiler started."""
-        reply = self._db._json("GET", "profiling/large-nodes", params=_only(limit=limit))
-        return [LargeNode(**node) for node in reply["nodes"]]
-
-    def top_talkers(self, limit: int = 10) -> builtins.list[Talker]:
-        """The server's peers by bytes their mesh links carried."""
-        reply = self._db._json("GET", "profiling/talkers", params=_only(limit=limit))
-        return [Talker(**talker) for talker in reply["talkers"]]
-
-    def trends(self, window_s: float = 300) -> builtins.list[TrendPoint]:
-        """One point per second that had operations, over the last `window_s` seconds."""
-        if isinstance(window_s, bool) or not isinstance(window_s, (int, float)):
-            raise errors.InvalidDataError(f"window_s is a finite number > 0, got {window_s!r}")
-        params = {"window": repr(float(window_s))}  # the server checks the value
-        reply = self._db._json("GET", "profiling/trends", params=params)
-        return [TrendPoint(**point) for point in reply["points"]]
-
-    def suggestions(self) -> builtins.list[Suggestion]:
-        """What the server's measurements suggest doing, most urgent first."""
-        reply = self._db._json("GET", "profiling/suggestions")
-        return [Suggestion(**suggestion) for suggestion in reply["suggestions"]]
-
-    def apply(self, suggestion_id: str) -> dict[str, Any]:
-        """Do what a suggestion says; returns what was done."""
-        done: dict[str, Any] = self._db._json("POST", self._route(suggestion_id, "apply"))
-        return done
-
-    def dismiss(self, suggestion_id: str) -> None:
-        """Stop offering a suggestion."""
-        self._db._send("POST", self._route(suggestion_id, "dismiss"))
-
-    def reset(self) -> None:
-        """Forget every measurement and dismissal on the server."""
-        self._db._send("POST", "profiling/reset")
-
-    @staticmethod
-    def _route(suggestion_id: str, action: str) -> str:
-        if not isinstance(suggestion_id, str) or not suggestion_id:
-            raise errors.InvalidDataError(f"a suggestion id is a string, got {suggestion_id!r}")
-        return f"profiling/suggestions/{quote(suggestion_id, safe='')}/{action}"

@@ -1,40 +1,31 @@
-"""OpenAPI operations derived from the database method each route serves (`routes.Serves`).
+"""OpenAPI operations derived from the database method each route serves (`_routes.Serves`).
 
 Arguments bind in order: the path's `{segments}` take the method's first parameters,
 then GET and DELETE take the rest from the query string, POST and PUT from a JSON
 object body (`**name` as an object under `name`); callbacks (`progress`) do not
 travel. A parameter typed `str | os.PathLike[str]` is a file on the server, checked
-against the allowed folders. The reply is the method's result (see `routes.Serves`): a
+against the allowed folders. The reply is the method's result (see `_routes.Serves`): a
 table is Arrow IPC or JSON rows, None is `{}`, and a result that may be None is a 404
 when it is. Whatever a route does differently is written by hand (`openapi.written`).
 """
 
 from __future__ import annotations
 
-import collections.abc
 import inspect
-import types
-import typing
 from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 
 from pluresdb_lab._api import DatabaseAPI, MeshAPI, ProfilerAPI
+from pluresdb_lab._hints import hints as type_hints
+from pluresdb_lab._hints import is_callback, without_none
+from pluresdb_lab._routes import SEGMENT, Endpoint, Serves
 from pluresdb_lab._wire import ARROW
 from pluresdb_lab.mesh import PeerInfo, SnapshotInfo
 from pluresdb_lab.mesh._log import Entry as LogEntry
 from pluresdb_lab.server import docstrings
-from pluresdb_lab.server.routes import SEGMENT, Entry, Serves
-from pluresdb_lab.server.schema import (
-    Schema,
-    Schemas,
-    arms,
-    is_server_path,
-    obj,
-    ref,
-    without_none,
-)
+from pluresdb_lab.server.schema import Schema, Schemas, is_server_path, obj, ref
 
 OWNERS: dict[str, type] = {"": DatabaseAPI, "profiler": ProfilerAPI, "mesh": MeshAPI}
 """Where `Serves.method` names are looked up: `x` on the database, `profiler.x`, `mesh.x`."""
@@ -108,7 +99,7 @@ def method(name: str) -> Callable[..., Any] | None:
     return found if inspect.isfunction(found) else None
 
 
-def operation(entry: Entry, verb: str, written: Schema, schemas: Schemas) -> Schema:
+def operation(entry: Endpoint, verb: str, written: Schema, schemas: Schemas) -> Schema:
     """The OpenAPI operation of `verb` on `entry`: `written` parts, the rest derived."""
     serves = entry.serves[verb]
     fn = method(serves.method)
@@ -134,15 +125,15 @@ def operation(entry: Entry, verb: str, written: Schema, schemas: Schemas) -> Sch
 
 
 def _derived(
-    fn: Callable[..., Any], entry: Entry, verb: str, missing: list[str], schemas: Schemas
+    fn: Callable[..., Any], entry: Endpoint, verb: str, missing: list[str], schemas: Schemas
 ) -> Schema:
     """The `missing` parts, from `fn`'s signature (only those: a written part may stand
     for one that cannot be derived)."""
-    hints = _hints(fn)
+    hints = type_hints(fn, TYPE_ONLY)
     params = [
         p
         for p in inspect.signature(fn).parameters.values()
-        if p.name != "self" and not _is_callback(hints.get(p.name))
+        if p.name != "self" and not is_callback(hints.get(p.name))
     ]
     derived: Schema = {}
     if "summary" in missing and (text := docstrings.summary(fn)):
@@ -156,7 +147,7 @@ def _derived(
 
 
 def _request(
-    entry: Entry,
+    entry: Endpoint,
     verb: str,
     params: list[inspect.Parameter],
     hints: dict[str, Any],
@@ -230,20 +221,3 @@ def _reply(
     if key is not None:
         return json_reply(obj([key], **{key: schemas.of(result)}))
     return json_reply(schemas.of(without_none(result)))  # a None result is a 404 instead
-
-
-def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
-    """The type hints of `fn`, one by one: one naming something imported only for type
-    checking and not in TYPE_ONLY stays a ForwardRef, which no schema is made of."""
-    hints = {}
-    for name, annotation in fn.__annotations__.items():
-        holder = types.SimpleNamespace(__annotations__={name: annotation})
-        try:
-            hints[name] = typing.get_type_hints(holder, fn.__globals__, TYPE_ONLY)[name]
-        except NameError:
-            hints[name] = typing.ForwardRef(annotation)
-    return hints
-
-
-def _is_callback(hint: object) -> bool:
-    return any(typing.get_origin(arm) is collections.abc.Callable for arm in arms(hint))

@@ -1,20 +1,19 @@
-"""The URL table of the REST API, shared by the Jupyter extension and `pluresdb serve`.
+"""The URL table of the REST API, shared by the Jupyter extension and `pluresdb serve`:
+the routes of `_routes.ENDPOINTS`, each with the handler class that serves it.
 
-Each entry says which method of the database API each HTTP verb of a route serves;
-the OpenAPI document (`openapi`) is derived from that and the method's signature.
-Adding a route is one entry here plus one small handler class. Paths are relative to
-the server's base URL; `{name}` stands for one URL-quoted path segment.
+Adding a route is one endpoint there plus one small handler class here; the OpenAPI
+document (`openapi`) and the remote client (`_derive`) follow from the endpoint.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tornado.web import RequestHandler
 
 from pluresdb_lab._database import Database
+from pluresdb_lab._routes import ENDPOINTS, SEGMENT, Endpoint
 from pluresdb_lab.server import (
     feed,
     handlers_graph,
@@ -30,34 +29,15 @@ from pluresdb_lab.server import (
 )
 
 API = "pluresdb/api/"
-SEGMENT = re.compile(r"\{(\w+)\}")
 
 Route = tuple[str, type[RequestHandler], dict[str, Any]]
 
 
 @dataclass(frozen=True)
-class Serves:
-    """What one HTTP verb of a route serves.
+class Entry(Endpoint):
+    """An endpoint with the handler class of its path."""
 
-    `method` is the database API method called (`profiler.x`, `mesh.x`: a method of
-    `db.profiler`, `db.mesh`), and the operation's OpenAPI `operationId`. The reply is
-    the method's result, or `{reply: result}` when `reply` names a key (a method that
-    returns None echoes its first argument there instead). `as_of` routes read a past
-    state when given `?as_of=`.
-    """
-
-    method: str
-    reply: str | None = None
-    as_of: bool = False
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A route: its path, its handler and what each HTTP verb serves."""
-
-    path: str
     handler: type[RequestHandler]
-    serves: dict[str, Serves] = field(default_factory=dict)
 
     @property
     def pattern(self) -> str:
@@ -65,179 +45,60 @@ class Entry:
         return API + (SEGMENT.sub("([^/]+)", self.path) or "?")
 
 
-TABLE: list[Entry] = [
-    Entry("", handlers_info.InfoHandler, {"GET": Serves("info")}),
-    Entry("openapi.json", handlers_info.OpenApiHandler, {"GET": Serves("openapi")}),
-    Entry(
-        "nodes",
-        handlers_nodes.NodesHandler,
-        {"GET": Serves("list", "nodes", as_of=True), "POST": Serves("put_many", "written")},
-    ),
-    Entry(
-        "nodes/count", handlers_nodes.CountHandler, {"GET": Serves("count", "count", as_of=True)}
-    ),
-    Entry("nodes/get", handlers_nodes.GetManyHandler, {"POST": Serves("get_many", "nodes")}),
-    Entry(
-        "node/{node_id}",
-        handlers_nodes.NodeHandler,
-        {
-            "GET": Serves("get", as_of=True),
-            "PUT": Serves("put"),
-            "DELETE": Serves("delete", "deleted"),
-        },
-    ),
-    Entry(
-        "node/{node_id}/history",
-        handlers_history.HistoryHandler,
-        {"GET": Serves("history", "versions")},
-    ),
-    Entry("node/{node_id}/restore", handlers_history.RestoreHandler, {"POST": Serves("restore")}),
-    Entry(
-        "node/{node_id}/neighbors",
-        handlers_graph.NeighborsHandler,
-        {"GET": Serves("neighbors", "nodes")},
-    ),
-    Entry("types", handlers_nodes.TypesHandler, {"GET": Serves("types", "types", as_of=True)}),
-    Entry("table", handlers_nodes.TableHandler, {"GET": Serves("to_arrow", as_of=True)}),
-    Entry(
-        "edges",
-        handlers_graph.EdgesHandler,
-        {"POST": Serves("link"), "DELETE": Serves("unlink", "deleted")},
-    ),
-    Entry("sql", handlers_sql.SqlHandler, {"POST": Serves("sql", as_of=True)}),
-    Entry(
-        "conflicts", handlers_history.ConflictsHandler, {"GET": Serves("conflicts", "conflicts")}
-    ),
-    Entry(
-        "conflicts/{conflict_id}/resolve",
-        handlers_history.ResolveHandler,
-        {"POST": Serves("resolve_conflict")},
-    ),
-    Entry(
-        "version-vector",
-        handlers_replication.VersionVectorHandler,
-        {"GET": Serves("version_vector", "version_vector")},
-    ),
-    Entry(
-        "ops",
-        handlers_replication.OpsHandler,
-        {"POST": Serves("ops_since"), "PUT": Serves("apply_ops", "applied")},
-    ),
-    Entry("storage", handlers_storage.StatsHandler, {"GET": Serves("storage_stats")}),
-    Entry("storage/compact", handlers_storage.CompactHandler, {"POST": Serves("compact")}),
-    Entry("storage/flush", handlers_storage.FlushHandler, {"POST": Serves("flush")}),
-    Entry(
-        "backups",
-        handlers_storage.BackupsHandler,
-        {"GET": Serves("backups", "backups"), "POST": Serves("backup")},
-    ),
-    Entry(
-        "backups/verify", handlers_storage.VerifyBackupHandler, {"POST": Serves("verify_backup")}
-    ),
-    Entry(
-        "backups/restore",
-        handlers_storage.RestoreBackupHandler,
-        {"POST": Serves("restore_backup", "path")},
-    ),
-    Entry("import", handlers_storage.ImportHandler, {"POST": Serves("import_file", "imported")}),
-    Entry("export", handlers_storage.ExportHandler, {"POST": Serves("export", "exported")}),
-    Entry("changes", feed.ChangesHandler, {"GET": Serves("subscribe")}),
-    # the same feed over a WebSocket, which OpenAPI cannot describe (see its description)
-    Entry("changes/ws", feed.ChangesSocketHandler),
-    Entry(
-        "indexes",
-        handlers_search.IndexesHandler,
-        {"GET": Serves("indexes", "indexes"), "POST": Serves("create_index")},
-    ),
-    Entry(
-        "indexes/{name}", handlers_search.IndexHandler, {"DELETE": Serves("drop_index", "dropped")}
-    ),
-    Entry("search", handlers_search.SearchHandler, {"POST": Serves("search")}),
-    Entry(
-        "vector-search",
-        handlers_search.VectorSearchHandler,
-        {"POST": Serves("vector_search", "hits")},
-    ),
-    Entry("query", handlers_search.QueryHandler, {"POST": Serves("query")}),
-    Entry("explain", handlers_search.ExplainHandler, {"POST": Serves("explain")}),
-    Entry(
-        "node/{node_id}/traverse",
-        handlers_search.TraverseHandler,
-        {"GET": Serves("traverse", "hops")},
-    ),
-    Entry(
-        "node/{node_id}/degree", handlers_search.DegreeHandler, {"GET": Serves("degree", "degree")}
-    ),
-    Entry("path", handlers_search.PathHandler, {"GET": Serves("shortest_path", "path")}),
-    Entry(
-        "mesh",
-        handlers_mesh.MeshHandler,
-        {"GET": Serves("mesh.peers", "peers"), "PUT": Serves("mesh.set_paused", "paused")},
-    ),
-    Entry(
-        "mesh/peers",
-        handlers_mesh.PeersHandler,
-        {
-            "POST": Serves("mesh.connect", "connecting"),
-            "DELETE": Serves("mesh.disconnect", "disconnected"),
-        },
-    ),
-    Entry("mesh/sync", handlers_mesh.SyncHandler, {"POST": Serves("mesh.sync")}),
-    Entry("mesh/logs", handlers_mesh.LogsHandler, {"GET": Serves("mesh.logs", "entries")}),
-    Entry(
-        "mesh/snapshots",
-        handlers_mesh.SnapshotsHandler,
-        {
-            "GET": Serves("mesh.snapshots", "snapshots"),
-            "POST": Serves("mesh.snapshot"),
-            "DELETE": Serves("mesh.delete_snapshot", "deleted"),
-        },
-    ),
-    Entry(
-        "profiling/slow",
-        handlers_profiling.SlowOpsHandler,
-        {"GET": Serves("profiler.slow_ops", "ops")},
-    ),
-    Entry(
-        "profiling/threshold",
-        handlers_profiling.ThresholdHandler,
-        {
-            "GET": Serves("profiler.slow_threshold_ms", "slow_threshold_ms"),
-            "PUT": Serves("profiler.set_slow_threshold_ms", "slow_threshold_ms"),
-        },
-    ),
-    Entry(
-        "profiling/large-nodes",
-        handlers_profiling.LargeNodesHandler,
-        {"GET": Serves("profiler.large_nodes", "nodes")},
-    ),
-    Entry(
-        "profiling/talkers",
-        handlers_profiling.TalkersHandler,
-        {"GET": Serves("profiler.top_talkers", "talkers")},
-    ),
-    Entry(
-        "profiling/trends",
-        handlers_profiling.TrendsHandler,
-        {"GET": Serves("profiler.trends", "points")},
-    ),
-    Entry(
-        "profiling/suggestions",
-        handlers_profiling.SuggestionsHandler,
-        {"GET": Serves("profiler.suggestions", "suggestions")},
-    ),
-    Entry(
-        "profiling/suggestions/{suggestion_id}/apply",
-        handlers_profiling.ApplyHandler,
-        {"POST": Serves("profiler.apply")},
-    ),
-    Entry(
-        "profiling/suggestions/{suggestion_id}/dismiss",
-        handlers_profiling.DismissHandler,
-        {"POST": Serves("profiler.dismiss", "dismissed")},
-    ),
-    Entry("profiling/reset", handlers_profiling.ResetHandler, {"POST": Serves("profiler.reset")}),
-]
+HANDLERS: dict[str, type[RequestHandler]] = {
+    "": handlers_info.InfoHandler,
+    "openapi.json": handlers_info.OpenApiHandler,
+    "nodes": handlers_nodes.NodesHandler,
+    "nodes/count": handlers_nodes.CountHandler,
+    "nodes/get": handlers_nodes.GetManyHandler,
+    "node/{node_id}": handlers_nodes.NodeHandler,
+    "node/{node_id}/history": handlers_history.HistoryHandler,
+    "node/{node_id}/restore": handlers_history.RestoreHandler,
+    "node/{node_id}/neighbors": handlers_graph.NeighborsHandler,
+    "types": handlers_nodes.TypesHandler,
+    "table": handlers_nodes.TableHandler,
+    "edges": handlers_graph.EdgesHandler,
+    "sql": handlers_sql.SqlHandler,
+    "conflicts": handlers_history.ConflictsHandler,
+    "conflicts/{conflict_id}/resolve": handlers_history.ResolveHandler,
+    "version-vector": handlers_replication.VersionVectorHandler,
+    "ops": handlers_replication.OpsHandler,
+    "storage": handlers_storage.StatsHandler,
+    "storage/compact": handlers_storage.CompactHandler,
+    "storage/flush": handlers_storage.FlushHandler,
+    "backups": handlers_storage.BackupsHandler,
+    "backups/verify": handlers_storage.VerifyBackupHandler,
+    "backups/restore": handlers_storage.RestoreBackupHandler,
+    "import": handlers_storage.ImportHandler,
+    "export": handlers_storage.ExportHandler,
+    "changes": feed.ChangesHandler,
+    "changes/ws": feed.ChangesSocketHandler,
+    "indexes": handlers_search.IndexesHandler,
+    "indexes/{name}": handlers_search.IndexHandler,
+    "search": handlers_search.SearchHandler,
+    "vector-search": handlers_search.VectorSearchHandler,
+    "query": handlers_search.QueryHandler,
+    "explain": handlers_search.ExplainHandler,
+    "node/{node_id}/traverse": handlers_search.TraverseHandler,
+    "node/{node_id}/degree": handlers_search.DegreeHandler,
+    "path": handlers_search.PathHandler,
+    "mesh": handlers_mesh.MeshHandler,
+    "mesh/peers": handlers_mesh.PeersHandler,
+    "mesh/sync": handlers_mesh.SyncHandler,
+    "mesh/logs": handlers_mesh.LogsHandler,
+    "mesh/snapshots": handlers_mesh.SnapshotsHandler,
+    "profiling/slow": handlers_profiling.SlowOpsHandler,
+    "profiling/threshold": handlers_profiling.ThresholdHandler,
+    "profiling/large-nodes": handlers_profiling.LargeNodesHandler,
+    "profiling/talkers": handlers_profiling.TalkersHandler,
+    "profiling/trends": handlers_profiling.TrendsHandler,
+    "profiling/suggestions": handlers_profiling.SuggestionsHandler,
+    "profiling/suggestions/{suggestion_id}/apply": handlers_profiling.ApplyHandler,
+    "profiling/suggestions/{suggestion_id}/dismiss": handlers_profiling.DismissHandler,
+    "profiling/reset": handlers_profiling.ResetHandler,
+}
+
+TABLE: list[Entry] = [Entry(e.path, e.serves, HANDLERS[e.path]) for e in ENDPOINTS]
 
 
 def routes(db: Database) -> list[Route]:

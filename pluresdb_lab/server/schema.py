@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
 import typing
 from collections.abc import Iterable, Mapping, Sequence, Set
 from datetime import datetime
 from pathlib import Path, PurePath
-from typing import Any, Literal, Union, is_typeddict
+from typing import Any, Literal, is_typeddict
 
 import numpy as np
 
+from pluresdb_lab._hints import arms, without_none
 from pluresdb_lab.server import docstrings
 
 Schema = dict[str, Any]
@@ -58,18 +58,6 @@ def obj(required: Iterable[str] = (), **properties: Schema) -> Schema:
 def is_server_path(hint: object) -> bool:
     """Whether a parameter names a file: `str | os.PathLike[str]` or a Path."""
     return any(typing.get_origin(arm) is os.PathLike or arm in _TEXT_PATHS for arm in arms(hint))
-
-
-def arms(hint: object) -> tuple[object, ...]:
-    """The alternatives of a union, or the one type."""
-    if typing.get_origin(hint) in (Union, types.UnionType):
-        return typing.get_args(hint)
-    return (hint,)
-
-
-def without_none(hint: object) -> object:
-    """`hint` with None taken out of it."""
-    return Union[tuple(arm for arm in arms(hint) if arm is not type(None))]  # noqa: UP007
 
 
 class Schemas:
