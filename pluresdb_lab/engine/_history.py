@@ -50,6 +50,8 @@ class HistoryMixin(Core):
     @measured("restore", about="id")
     def restore(self, id: str, version: int) -> Node:
         """Make version `version` of node `id` current again (as a new version)."""
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise InvalidDataError(f"a version is an integer (1, 2, ...), got {version!r:.60}")
         versions = {v.version: v for v in self.history(id)}
         if version not in versions:
             raise NotFoundError(

@@ -147,18 +147,6 @@ class ApiHandler(ExtensionHandlerMixin, APIHandler):
             raise bad_request(f"the query parameter {name!r} is required")
         return value
 
-    def int_arg(self, name: str, default: int) -> int:
-        raw = self.arg(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise bad_request(f"query parameter {name!r} must be an integer, got {raw!r}") from None
-        if not -(2**62) <= value <= 2**62:
-            raise bad_request(f"query parameter {name!r} is out of range: {raw}")
-        return value
-
     def wants_arrow(self) -> bool:
         return _wire.ARROW in self.request.headers.get("Accept", "")
 

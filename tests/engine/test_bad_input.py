@@ -671,6 +671,14 @@ def test_restore_unknown(seeded: Any) -> None:
     assert_rejected(seeded, errors.NotFoundError, lambda: seeded.restore("existing", -1))
 
 
+@pytest.mark.parametrize("version", ["1", True, 1.0, None])
+def test_restore_needs_an_integer_version(seeded: Any, version: Any) -> None:
+    """Found by review: restore("existing", True) restored version 1."""
+    assert_rejected(
+        seeded, errors.InvalidDataError, lambda: seeded.restore("existing", version), "integer"
+    )
+
+
 def test_resolve_unknown_conflict(seeded: Any) -> None:
     assert_rejected(
         seeded,

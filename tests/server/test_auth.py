@@ -11,7 +11,7 @@ ROUTES = [
     (SEGMENT.sub("x", entry.path), method.upper())
     for entry in TABLE
     for method in METHODS
-    if method in vars(entry.handler)
+    if method.upper() in entry.serves or method in vars(entry.handler)
 ]
 
 

@@ -20,10 +20,9 @@ from pluresdb_lab import client, errors
 from pluresdb_lab._api import DatabaseAPI, MeshAPI, ProfilerAPI, SnapshotAPI
 from pluresdb_lab._database import Database
 from pluresdb_lab._derive import Call, Request, derive, derived
-from pluresdb_lab._routes import ENDPOINTS, Endpoint, Serves
+from pluresdb_lab._routes import Endpoint, Serves
 from pluresdb_lab._values import Direction, Node
 from pluresdb_lab.client import RemoteDatabase, RemoteMesh, RemoteProfiler, RemoteSnapshot
-from pluresdb_lab.server.routes import HANDLERS
 from pluresdb_lab.server.standalone import Background
 
 TOKEN = "derived-client-token"
@@ -62,10 +61,6 @@ def test_the_list_names_members_written_in_client_py() -> None:
         cls = getattr(client, owner)
         assert name in vars(cls), qualified
         assert not derived(vars(cls)[name]), qualified
-
-
-def test_every_endpoint_has_a_handler_and_no_handler_is_left_over() -> None:
-    assert set(HANDLERS) == {endpoint.path for endpoint in ENDPOINTS}
 
 
 def test_the_client_loads_no_server() -> None:

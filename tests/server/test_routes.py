@@ -69,7 +69,7 @@ async def test_bad_bodies_are_400_json_and_write_nothing(api: Any, served_db: Da
         ("POST", "nodes", {"id": "x"}),
         ("POST", "nodes", [{"id": "a"}, {"id": "a"}]),
         ("POST", "nodes/get", {"ids": "a"}),
-        ("POST", "node/n/restore", {"version": "1"}),
+        ("POST", "node/n/restore", {}),
         ("POST", "edges", {"src": "a"}),
         ("POST", "sql", {"query": 5}),
         ("POST", "sql", {"query": "SELEKT 1"}),
@@ -308,7 +308,8 @@ async def test_search_and_graph_routes(api: Any) -> None:
         ("POST", "search", {"query": "fox"}, None, 400),
         ("POST", "vector-search", {"query": [1.0], "colour": 1}, None, 400),
         ("POST", "query", {"type": "T", "limit": -1}, None, 400),
-        ("GET", "node/nowhere/traverse", None, None, 404),
+        ("GET", "node/nowhere/traverse", None, {"depth": "1"}, 404),
+        ("GET", "node/t0/traverse", None, None, 400),  # depth is required
         ("GET", "node/nowhere/degree", None, None, 404),
         ("GET", "path", None, {"a": "t0"}, 400),
         ("DELETE", "indexes/absent", None, None, 404),
