@@ -44,6 +44,9 @@ def set_theme(page: Page, theme: Theme, timeout_ms: float = 15_000) -> None:
         f':has(.lm-Menu-itemLabel:text-is("{label}"))'
     ).click()
     current.wait_for(state="attached", timeout=timeout_ms)
+    # JupyterLab covers the page with its splash while the new theme loads: a
+    # screenshot taken before it goes shows the splash over the panel.
+    page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=timeout_ms)
 
 
 def screenshot(page: Page, name: str, theme: Theme, target: Locator | None = None) -> Path:
