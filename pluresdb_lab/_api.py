@@ -26,7 +26,9 @@ from pluresdb_lab._values import (
     Change,
     CompactionReport,
     Conflict,
+    CrdtState,
     Direction,
+    FieldChange,
     Hop,
     LargeNode,
     Node,
@@ -462,6 +464,26 @@ class DatabaseAPI(abc.ABC):
         Returns:
             The node after the write.
         """
+
+    @abc.abstractmethod
+    def diff(self, id: str, a: int, b: int) -> builtins.list[FieldChange]:
+        """How the data of node `id` differs from version `a` to version `b`.
+
+        Args:
+            id: the node id.
+            a: the earlier version number, as in `history(id)`.
+            b: the later version number.
+
+        Returns:
+            One entry per field added, removed or changed, sorted by field name
+            (NotFoundError for an unknown node or version).
+        """
+
+    @abc.abstractmethod
+    def crdt_state(self, id: str) -> CrdtState:
+        """The merge state of node `id`: each field's value with the clock and origin
+        peer of the write that set it, and the node's version vector (NotFoundError
+        when there never was such a node)."""
 
     @abc.abstractmethod
     def as_of(self, when: datetime | float | int) -> SnapshotAPI:

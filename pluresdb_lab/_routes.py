@@ -58,6 +58,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("node/{node_id}/history", {"GET": Serves("history", "versions")}),
     Endpoint("node/{node_id}/restore", {"POST": Serves("restore")}),
+    Endpoint("node/{node_id}/diff", {"GET": Serves("diff", "changes")}),
+    Endpoint("node/{node_id}/crdt", {"GET": Serves("crdt_state")}),
     Endpoint("node/{node_id}/neighbors", {"GET": Serves("neighbors", "nodes")}),
     Endpoint("types", {"GET": Serves("types", "types", as_of=True)}),
     Endpoint("table", {"GET": Serves("to_arrow", as_of=True)}),

@@ -70,6 +70,43 @@ class Version:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldChange:
+    """How one field differs between two versions of a node."""
+
+    field: str
+    change: Literal["added", "removed", "changed"]
+    old: Any  # None when added
+    new: Any  # None when removed
+
+
+@dataclass(frozen=True, slots=True)
+class FieldClock:
+    """One field of a node's CRDT state: its value (None for a deleted field, whose
+    tombstone keeps the clock) and the write that set it, ordered by (hlc, origin)."""
+
+    field: str
+    value: Any
+    deleted: bool
+    hlc: int
+    time: datetime
+    origin: str
+    conflicts: int  # concurrent writes this one won over (see `conflicts(id)`)
+
+
+@dataclass(frozen=True, slots=True)
+class CrdtState:
+    """What merging decides for one node: each field's winning write, whether the node
+    exists (its last put is newer than its last delete), and its version vector (peer ->
+    how many of that peer's writes to this node are merged here)."""
+
+    id: str
+    exists: bool
+    type: str | None
+    fields: list[FieldClock]
+    version_vector: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """What a subscriber is told after a node changed, locally or from a peer."""
 

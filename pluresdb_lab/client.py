@@ -278,6 +278,8 @@ class RemoteDatabase(DatabaseAPI):
         neighbors = DatabaseAPI.neighbors
         history = DatabaseAPI.history
         restore = DatabaseAPI.restore
+        diff = DatabaseAPI.diff
+        crdt_state = DatabaseAPI.crdt_state
         conflicts = DatabaseAPI.conflicts
         resolve_conflict = DatabaseAPI.resolve_conflict
         to_arrow = DatabaseAPI.to_arrow

@@ -13,8 +13,18 @@ import pyarrow.compute as pc
 
 from pluresdb_lab._api import SnapshotAPI
 from pluresdb_lab._checks import epoch_seconds
-from pluresdb_lab._values import Conflict, Node, Version, WriteInfo, to_datetime
+from pluresdb_lab._values import (
+    Conflict,
+    CrdtState,
+    FieldChange,
+    FieldClock,
+    Node,
+    Version,
+    WriteInfo,
+    to_datetime,
+)
 from pluresdb_lab.engine._apply import Core
+from pluresdb_lab.engine._clock import hlc_seconds
 from pluresdb_lab.engine._crdt import NodeState, conflict_id
 from pluresdb_lab.engine._instrument import measured
 from pluresdb_lab.engine._snapshot import Snapshot
@@ -50,15 +60,7 @@ class HistoryMixin(Core):
     @measured("restore", about="id")
     def restore(self, id: str, version: int) -> Node:
         """Make version `version` of node `id` current again (as a new version)."""
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise InvalidDataError(f"a version is an integer (1, 2, ...), got {version!r:.60}")
-        versions = {v.version: v for v in self.history(id)}
-        if version not in versions:
-            raise NotFoundError(
-                f"node {id!r} has no version {version}; it has versions "
-                f"{min(versions)}..{max(versions)}"
-            )
-        old = versions[version]
+        old = self._version(id, version)
         if old.deleted:
             self.delete(id)
             node = self.get(id)
@@ -67,6 +69,57 @@ class HistoryMixin(Core):
         patch: dict[str, Any] = dict.fromkeys(current.data if current else (), None)
         patch.update(old.data)
         return self._put(id, patch, type_name=old.type, internal=True)
+
+    @measured("diff", about="id")
+    def diff(self, id: str, a: int, b: int) -> builtins.list[FieldChange]:
+        """How the data of node `id` differs from version `a` to version `b`."""
+        old, new = (self._version(id, number) for number in (a, b))
+        changes = []
+        for field in sorted(old.data.keys() | new.data.keys()):
+            if field not in old.data:
+                changes.append(FieldChange(field, "added", None, new.data[field]))
+            elif field not in new.data:
+                changes.append(FieldChange(field, "removed", old.data[field], None))
+            elif old.data[field] != new.data[field]:
+                changes.append(FieldChange(field, "changed", old.data[field], new.data[field]))
+        return changes
+
+    def _version(self, id: str, version: int) -> Version:
+        """Version `version` of node `id`, or a specific error."""
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise InvalidDataError(f"a version is an integer (1, 2, ...), got {version!r:.60}")
+        versions = {v.version: v for v in self.history(id)}
+        if version not in versions:
+            raise NotFoundError(
+                f"node {id!r} has no version {version}; it has versions "
+                f"{min(versions)}..{max(versions)}"
+            )
+        return versions[version]
+
+    @measured("crdt_state", about="id")
+    def crdt_state(self, id: str) -> CrdtState:
+        """The merge state of node `id`: fields with their winning writes, and its
+        version vector."""
+        check_id(id)
+        with self._lock:
+            self._open()
+            state = self._store.state(id)
+        if state is None:
+            raise NotFoundError(f"there is no node {id!r}")
+        fields = [
+            FieldClock(
+                name,
+                state.data[name],
+                state.data[name] is None,
+                hlc,
+                to_datetime(hlc_seconds(hlc)),
+                origin,
+                len(state.siblings.get(name, ())),
+            )
+            for name, (hlc, origin, _ctr) in sorted(state.writes.items())
+            if name in state.data
+        ]
+        return CrdtState(id, state.exists, state.type, fields, dict(state.vv))
 
     @measured("as_of", about="when")
     def as_of(self, when: datetime | float | int) -> SnapshotAPI:

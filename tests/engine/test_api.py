@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+import pluresdb_lab as pl
 from pluresdb_lab import errors
 
 # --------------------------------------------------------------------------- helpers
@@ -624,6 +625,66 @@ def test_restore_resurrects_a_deleted_node(db: Any) -> None:
     assert node.version == 4
     assert db.get("r").data == {"a": 2}
     assert db.count() == 1
+
+
+def test_diff_between_two_versions(db: Any) -> None:
+    db.put("d", {"a": 1, "b": [1, 2], "gone": "x"}, type="T")
+    db.put("d", {"a": 2, "gone": None, "new": {"k": True}})
+    changes = db.diff("d", 1, 2)
+    assert [(c.field, c.change, c.old, c.new) for c in changes] == [
+        ("a", "changed", 1, 2),
+        ("gone", "removed", "x", None),
+        ("new", "added", None, {"k": True}),
+    ]
+    assert all(isinstance(c, pl.FieldChange) for c in changes)
+    backwards = db.diff("d", 2, 1)
+    assert [(c.field, c.change) for c in backwards] == [
+        ("a", "changed"),
+        ("gone", "added"),
+        ("new", "removed"),
+    ]
+    assert db.diff("d", 2, 2) == []
+    with pytest.raises(errors.NotFoundError, match="version 7"):
+        db.diff("d", 1, 7)
+    with pytest.raises(errors.NotFoundError, match="nope"):
+        db.diff("nope", 1, 2)
+    with pytest.raises(errors.InvalidDataError, match="integer"):
+        db.diff("d", "1", 2)
+
+
+def test_crdt_state_names_each_fields_write(open_db: Any, tmp_path: Path) -> None:
+    a = open_db(":memory:")
+    b = open_db(tmp_path / "b")
+    a.put("x", {"f": "from-a", "only_a": 1, "dropped": 0}, type="Doc")
+    a.put("x", {"dropped": None})
+    b.put("x", {"f": "from-b"}, type="Doc")
+    b.apply_ops(wire(a.ops_since(b.version_vector())))
+    a.apply_ops(wire(b.ops_since(a.version_vector())))
+    state = a.crdt_state("x")
+    assert state == b.crdt_state("x"), "merged replicas report the same state"
+    assert isinstance(state, pl.CrdtState)
+    assert (state.id, state.exists, state.type) == ("x", True, "Doc")
+    assert state.version_vector == {a.peer_id: 2, b.peer_id: 1}
+    fields = {f.field: f for f in state.fields}
+    assert [f.field for f in state.fields] == sorted(fields)
+    assert fields["only_a"].value == 1
+    assert fields["only_a"].origin == a.peer_id
+    assert (fields["dropped"].value, fields["dropped"].deleted) == (None, True)
+    (conflict,) = a.conflicts("x")
+    winner = fields["f"]
+    assert (winner.value, winner.origin, winner.hlc) == (
+        conflict.winner.value,
+        conflict.winner.peer,
+        conflict.winner.hlc,
+    )
+    assert winner.conflicts == 1
+    assert fields["only_a"].conflicts == 0
+    assert_utc(winner.time)
+    assert abs(winner.time - a.get("x").time) < timedelta(seconds=60)
+    a.delete("x")
+    assert a.crdt_state("x").exists is False
+    with pytest.raises(errors.NotFoundError, match="never"):
+        a.crdt_state("never")
 
 
 # --------------------------------------------------------------------------- as_of
