@@ -26,10 +26,12 @@ from pluresdb_lab._values import (
     Change,
     CompactionReport,
     Conflict,
+    ConflictSide,
     CrdtState,
     Direction,
     FieldChange,
     Hop,
+    IndexKind,
     LargeNode,
     Node,
     Op,
@@ -506,7 +508,7 @@ class DatabaseAPI(abc.ABC):
         """
 
     @abc.abstractmethod
-    def resolve_conflict(self, conflict_id: str, choose: str = "winner") -> Node:
+    def resolve_conflict(self, conflict_id: str, choose: ConflictSide = "winner") -> Node:
         """Settle a conflict by writing the chosen side's value.
 
         Args:
@@ -723,7 +725,7 @@ class DatabaseAPI(abc.ABC):
     @abc.abstractmethod
     def create_index(
         self,
-        kind: str,
+        kind: IndexKind,
         *,
         name: str | None = None,
         type: str | None = None,

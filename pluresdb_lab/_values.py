@@ -23,6 +23,12 @@ EDGE_TYPE = "_edge"
 """The reserved type of edge nodes (`link`)."""
 
 Direction = Literal["out", "in", "both"]
+
+IndexKind = Literal["vector", "text", "numeric", "composite"]
+"""The kinds of index `create_index` builds."""
+
+ConflictSide = Literal["winner", "loser"]
+"""Which value of a conflict `resolve_conflict` keeps."""
 """Which edges of a node count: those leaving it, those reaching it, or both."""
 
 Op = dict[str, Any]

@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from pluresdb_lab._api import DatabaseAPI
-from pluresdb_lab._values import CompactionReport, RecoveryReport
+from pluresdb_lab._values import CompactionReport, IndexKind, RecoveryReport
 from pluresdb_lab.engine._analytics import SqlRunner
 from pluresdb_lab.engine._apply import BULK_ROWS, Merged
 from pluresdb_lab.engine._clock import HybridClock
@@ -229,7 +229,9 @@ class _ProfilerHost:
                 if isinstance(index, SortedIndex) and index.type == type_name and index.fields
             }
 
-    def create_index(self, kind: str, *, type: str | None, fields: Sequence[str]) -> dict[str, Any]:
+    def create_index(
+        self, kind: IndexKind, *, type: str | None, fields: Sequence[str]
+    ) -> dict[str, Any]:
         return self._db.create_index(kind, type=type, fields=fields)
 
     def compact(self, level: int | None) -> CompactionReport:

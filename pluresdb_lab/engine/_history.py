@@ -15,6 +15,7 @@ from pluresdb_lab._api import SnapshotAPI
 from pluresdb_lab._checks import epoch_seconds
 from pluresdb_lab._values import (
     Conflict,
+    ConflictSide,
     CrdtState,
     FieldChange,
     FieldClock,
@@ -155,7 +156,7 @@ class HistoryMixin(Core):
         return found
 
     @measured("resolve_conflict", about="conflict_id")
-    def resolve_conflict(self, conflict_id: str, choose: str = "winner") -> Node:
+    def resolve_conflict(self, conflict_id: str, choose: ConflictSide = "winner") -> Node:
         """Settle a conflict by writing the chosen side's value ("winner" or "loser")."""
         if choose not in ("winner", "loser"):
             raise InvalidDataError(f"choose is 'winner' or 'loser', got {choose!r}")

@@ -26,7 +26,7 @@ from itertools import chain, compress
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pluresdb_lab._values import LargeNode, SlowOp, Suggestion, Talker, TrendPoint
+from pluresdb_lab._values import IndexKind, LargeNode, SlowOp, Suggestion, Talker, TrendPoint
 from pluresdb_lab.engine._instrument import Event, Instrumentation
 from pluresdb_lab.engine._measures import TRACKED_NODES, NodeCounts, Trends
 from pluresdb_lab.engine._suggestions import (
@@ -78,7 +78,7 @@ class ProfilerHost(Protocol):
         ...
 
     def create_index(
-        self, kind: str, *, type: str | None, fields: Sequence[str]
+        self, kind: IndexKind, *, type: str | None, fields: Sequence[str]
     ) -> dict[str, Any]: ...
 
     def compact(self, level: int | None) -> CompactionReport: ...

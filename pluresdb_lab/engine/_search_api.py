@@ -22,6 +22,7 @@ from pluresdb_lab._values import (
     Change,
     Direction,
     Hop,
+    IndexKind,
     Node,
     SearchHit,
     SearchResult,
@@ -106,7 +107,7 @@ class SearchMixin:
 
     def create_index(
         self,
-        kind: str,
+        kind: IndexKind,
         *,
         name: str | None = None,
         type: str | None = None,

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import traitlets
 
 from pluresdb_lab._api import DatabaseAPI, backups_beside
-from pluresdb_lab._values import Backup
+from pluresdb_lab._values import Backup, IndexKind
 from pluresdb_lab.errors import (
     BackupError,
     InvalidRequestError,
@@ -159,7 +159,11 @@ class StorageIndexes(Panel):
             raise InvalidRequestError(f"params of an index are an object, got {params!r}")
         progress(0, 1)
         described: dict[str, Any] = self.db.create_index(
-            kind, name=name, type=type, fields=fields, **(params or {})
+            cast(IndexKind, kind),  # as the browser sent it: the database judges it
+            name=name,
+            type=type,
+            fields=fields,
+            **(params or {}),
         )
         if progress(1, 1) is False:
             self.db.drop_index(described["name"])
